@@ -1,0 +1,200 @@
+"""The host side of the judge: a pool of warm sandboxes, each running one runner.
+
+``Judge`` hands jobs to workers; a worker sends the job to its runner and waits for the result
+frame under a host-enforced wall clock. A runner that misses the wall clock, dies, or reports
+that it could not clean up after a job is replaced by a fresh sandbox before the next job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from rsi_bench.errors import RsiBenchError
+from rsi_bench.judge.runner import PROTOCOL, recv_frame, send_frame
+from rsi_bench.judge.verdict import Verdict
+from rsi_bench.sandbox import SANDBOX_UID, Limits, Sandbox, SandboxSpec, get_backend
+from rsi_bench.sandbox.image import runner_sha256
+from rsi_bench.tasks.model import Task
+
+HOST_GRACE_S = 5.0  # on top of the job timeout, before the host kills the sandbox
+
+
+class JudgeError(RsiBenchError):
+    """The judge itself failed (not the solution): a runner crashed twice on the same job."""
+
+
+@dataclass(frozen=True)
+class Job:
+    task: Task
+    solution: str  # a complete program
+    key: int = 0
+
+
+def task_seed(task_id: str) -> int:
+    return int.from_bytes(hashlib.sha256(task_id.encode()).digest()[:4], "big")
+
+
+class _Worker:
+    def __init__(self, backend_name: str, spec: SandboxSpec) -> None:
+        self.backend_name, self.spec = backend_name, spec
+        self.sandbox: Sandbox | None = None
+        self.stream = None
+        self.jobs = 0
+
+    def start(self) -> None:
+        backend = get_backend(self.backend_name)
+        self.sandbox = sandbox = backend.create(self.spec)
+        cmd = ["python3", "-I", "-S", sandbox.runner_path, "--uid", str(self.spec.uid),
+               "--work-root", sandbox.work_root,
+               "--reap", "uid" if sandbox.pid_namespace else "group"]
+        for path in sandbox.scratch if sandbox.pid_namespace else ():
+            cmd += ["--clean", path]
+        self.stream = sandbox.stream(cmd, user=0)
+        try:
+            hello = recv_frame(self.stream.stdout_fd, time.monotonic() + 60)
+        except (TimeoutError, EOFError, ValueError) as exc:
+            tail = self.stream.stderr_tail().decode(errors="replace")[-300:]
+            self.stop()
+            raise JudgeError(f"the judge runner did not start in the sandbox: {tail}") from exc
+        if not isinstance(hello, dict) or hello.get("protocol") != PROTOCOL:
+            self.stop()
+            raise JudgeError(f"the judge runner speaks another protocol: {hello!r}")
+
+    def stop(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
+        if self.sandbox is not None:
+            self.sandbox.close()
+        self.stream = self.sandbox = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def run(self, job: Job, timeout: float, limits: Limits) -> dict:
+        if self.stream is None:
+            self.start()
+        assert self.stream is not None
+        self.jobs += 1
+        frame = {
+            "op": "job", "id": f"{job.task.id}#{job.key}", "solution": job.solution,
+            "entry_point": job.task.entry_point, "tests": job.task.tests,
+            "prelude": job.task.prompt, "seed": task_seed(job.task.id), "timeout": timeout,
+            "memory_mb": limits.job_memory_mb,
+        }
+        start = time.monotonic()
+        try:
+            send_frame(self.stream.stdin_fd, frame)
+            result = recv_frame(self.stream.stdout_fd, start + timeout + HOST_GRACE_S)
+        except TimeoutError:
+            self.restart()
+            return {"status": "timeout", "duration_s": time.monotonic() - start,
+                    "detail": f"killed by the host after {timeout + HOST_GRACE_S:.0f} s"}
+        except (EOFError, OSError, ValueError) as exc:
+            self.restart()
+            return {"status": "internal", "detail": f"runner lost: {exc!r}"}
+        assert isinstance(result, dict)
+        if result.get("dirty"):
+            self.restart()
+        return result
+
+
+class Judge:
+    """Judge solutions in isolated sandboxes. Use as a context manager.
+
+    >>> with Judge("docker", workers=2) as judge:            # doctest: +SKIP
+    ...     verdicts = judge.judge_many([Job(task, source)])
+    """
+
+    def __init__(self, backend: str = "docker", *, workers: int = 2, timeout: float = 10.0,
+                 limits: Limits | None = None, run_label: str = "adhoc", image: str = "") -> None:
+        if workers < 1:
+            raise RsiBenchError("workers must be at least 1")
+        self.backend, self.timeout = backend, timeout
+        self.limits = limits or Limits()
+        get_backend(backend).check()  # fail fast, with the backend's own one-line reason
+        self._workers = [
+            _Worker(backend, SandboxSpec(image=image, limits=self.limits, run_label=run_label,
+                                         uid=SANDBOX_UID + i))
+            for i in range(workers)
+        ]
+        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        self._started = False
+        self._lock = threading.Lock()
+        self._describe: dict[str, str] = {}
+        self.runner_sha256 = runner_sha256()
+
+    def __enter__(self) -> Judge:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        with self._lock:
+            if self._started:
+                return
+            with ThreadPoolExecutor(len(self._workers)) as pool:
+                list(pool.map(lambda w: w.start(), self._workers))
+            for worker in self._workers:
+                self._idle.put(worker)
+            sandbox = self._workers[0].sandbox
+            self._describe = sandbox.describe() if sandbox else {}
+            self._started = True
+
+    def close(self) -> None:
+        for worker in self._workers:
+            worker.stop()
+        self._started = False
+
+    def judge(self, task: Task, solution: str, *, key: int = 0) -> Verdict:
+        return self.judge_many([Job(task, solution, key)])[0]
+
+    def judge_many(self, jobs: Iterable[Job],
+                   on_result: Callable[[Verdict], None] | None = None) -> list[Verdict]:
+        """Judge every job (in parallel across workers); verdicts come back in job order."""
+        self.start()
+        jobs = list(jobs)
+        with ThreadPoolExecutor(len(self._workers)) as pool:
+            futures = [pool.submit(self._one, job) for job in jobs]
+            verdicts = []
+            for future in futures:
+                verdict = future.result()
+                if on_result is not None:
+                    on_result(verdict)
+                verdicts.append(verdict)
+        return verdicts
+
+    def _one(self, job: Job) -> Verdict:
+        worker = self._idle.get()
+        try:
+            result = worker.run(job, self.timeout, self.limits)
+            if result.get("status") == "internal":
+                result = worker.run(job, self.timeout, self.limits)  # once more, on a fresh one
+                if result.get("status") == "internal":
+                    raise JudgeError(f"judging {job.task.id} failed twice: {result.get('detail')}")
+        finally:
+            self._idle.put(worker)
+        return Verdict(
+            task_id=job.task.id, key=job.key, status=result["status"],
+            duration_s=float(result.get("duration_s", 0.0)), detail=result.get("detail", ""),
+            output_tail=result.get("output_tail", ""), calls=int(result.get("calls", 0)),
+            backend=self.backend, image_id=self._describe.get("image_id", ""),
+            runner_sha256=self.runner_sha256,
+        )
+
+
+def judge_all(tasks: Sequence[Task], solutions: Sequence[str], **kwargs: object) -> list[Verdict]:
+    """Convenience: judge ``solutions[i]`` on ``tasks[i]`` with a temporary Judge."""
+    with Judge(**kwargs) as judge:  # type: ignore[arg-type]
+        return judge.judge_many(Job(t, s) for t, s in zip(tasks, solutions, strict=True))
+
+
+__all__ = ["Job", "Judge", "JudgeError", "Verdict", "judge_all"]

@@ -1,0 +1,297 @@
+"""The docker backend: one container per sandbox, created through the docker SDK.
+
+Containers run ``sleep infinity`` under docker's init; work happens through ``exec``. Each has no
+network, a read-only root, tmpfs work dirs, memory / pids / CPU limits, all capabilities dropped
+but the few the judge runner needs to drop privileges and clean up, no-new-privileges, a clean
+environment and our label.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import struct
+import tarfile
+import threading
+import time
+import uuid
+from typing import Any
+
+from rsi_bench.errors import SandboxUnavailable
+from rsi_bench.sandbox.base import LABEL, CappedBuffer, ExecResult, SandboxSpec
+
+# What the runner (root inside the container) keeps: switch to the job uid, kill its processes,
+# create and purge its work dirs. Everything the job uid runs has no capability at all.
+CAPABILITIES = ["SETUID", "SETGID", "KILL", "CHOWN", "DAC_OVERRIDE", "FOWNER"]
+KILL_ALL_OF_USER = ["python3", "-S", "-c", "import os, signal; os.kill(-1, signal.SIGKILL)"]
+
+
+def _client() -> Any:
+    try:
+        import docker
+    except ImportError as exc:  # pragma: no cover - docker is a core dependency
+        raise SandboxUnavailable("the docker SDK is missing: pip install docker") from exc
+    try:
+        client = docker.from_env(timeout=60)
+        client.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure here means the same thing to a user
+        raise SandboxUnavailable(
+            "the Docker daemon is not reachable "
+            f"({type(exc).__name__}); start it (`sudo dockerd &` or `systemctl start docker`) "
+            "or use `--sandbox bubblewrap`"
+        ) from exc
+    return client
+
+
+class DockerBackend:
+    name = "docker"
+
+    def __init__(self) -> None:
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = _client()
+        return self._client
+
+    def check(self, image: str | None = None) -> None:
+        import docker.errors
+
+        from rsi_bench.sandbox.image import JUDGE_IMAGE
+
+        image = image or JUDGE_IMAGE
+        try:
+            self.client.images.get(image)
+        except docker.errors.ImageNotFound as exc:
+            raise SandboxUnavailable(
+                f"the judge image {image} is missing: run `rsi-bench sandbox setup`"
+            ) from exc
+
+    def create(self, spec: SandboxSpec) -> DockerSandbox:
+        from rsi_bench.sandbox.image import JUDGE_IMAGE, check_image
+
+        image = spec.image or JUDGE_IMAGE
+        if image == JUDGE_IMAGE:
+            check_image(self.client, image)
+        else:
+            self.check(image)
+        lim = spec.limits
+        container = self.client.containers.run(
+            image,
+            command=["sleep", "infinity"],
+            name=f"rsi-bench-{spec.run_label}-{uuid.uuid4().hex[:10]}",
+            detach=True,
+            init=True,
+            network_mode="none",
+            read_only=True,
+            tmpfs={
+                "/work": f"size={lim.work_mb}m,mode=0755,exec",
+                "/tmp": "size=64m,mode=1777",
+            },
+            shm_size="16m",
+            mem_limit=f"{lim.memory_mb}m",
+            memswap_limit=f"{lim.memory_mb}m",
+            pids_limit=lim.pids,
+            nano_cpus=int(lim.cpus * 1e9),
+            cap_drop=["ALL"],
+            cap_add=CAPABILITIES,
+            security_opt=["no-new-privileges"],
+            environment=dict(spec.env),
+            volumes={h: {"bind": c, "mode": "ro"} for h, c in spec.mounts.items()},
+            labels={LABEL: "1", f"{LABEL}.run": spec.run_label},
+            user="0",
+            working_dir="/work",
+            hostname="sandbox",
+        )
+        return DockerSandbox(self.client, container, spec, image)
+
+
+class DockerSandbox:
+    backend = "docker"
+    work_root = "/work"
+    scratch = ("/work", "/tmp", "/dev/shm")
+    pid_namespace = True
+
+    def __init__(self, client: Any, container: Any, spec: SandboxSpec, image: str) -> None:
+        self.client, self.container, self.spec, self.image = client, container, spec, image
+        self._image_id: str = client.images.get(image).id
+        from rsi_bench.sandbox.image import RUNNER_IN_IMAGE
+
+        self.runner_path = RUNNER_IN_IMAGE
+
+    def describe(self) -> dict[str, str]:
+        return {"backend": "docker", "image": self.image, "image_id": self._image_id}
+
+    def _start(self, cmd: list[str], user: int, cwd: str, env: dict[str, str] | None) -> Any:
+        api = self.client.api
+        exec_id = api.exec_create(
+            self.container.id, cmd, stdin=True, stdout=True, stderr=True, tty=False,
+            user=str(user), workdir=cwd, environment=env or {},
+        )["Id"]
+        sock = api.exec_start(exec_id, socket=True)
+        raw = getattr(sock, "_sock", sock)
+        return exec_id, raw
+
+    def exec(
+        self,
+        cmd: list[str],
+        *,
+        input: bytes | None = None,
+        timeout: float = 30.0,
+        user: int | None = None,
+        cwd: str = "/work",
+        env: dict[str, str] | None = None,
+    ) -> ExecResult:
+        uid = self.spec.uid if user is None else user
+        start = time.monotonic()
+        exec_id, raw = self._start(cmd, uid, cwd, env)
+        if input:
+            raw.sendall(input)
+        raw.shutdown(socket.SHUT_WR)
+        out = CappedBuffer(self.spec.limits.output_bytes)
+        err = CappedBuffer(self.spec.limits.output_bytes)
+        timed_out = not _demux(raw, out, err, start + timeout)
+        raw.close()
+        if timed_out:
+            self._kill_user(uid)
+            code = None
+        else:
+            code = self.client.api.exec_inspect(exec_id).get("ExitCode")
+        return ExecResult(code, out.getvalue(), err.getvalue(), timed_out,
+                          time.monotonic() - start, out.truncated or err.truncated)
+
+    def _kill_user(self, uid: int) -> None:
+        """Kill every process of ``uid`` in the container: a timeout ends the whole tree."""
+        if uid == 0:
+            self.container.kill()
+            return
+        for _ in range(5):
+            _id, raw = self._start(KILL_ALL_OF_USER, uid, "/", None)
+            raw.shutdown(socket.SHUT_WR)
+            _demux(raw, CappedBuffer(0), CappedBuffer(0), time.monotonic() + 10)
+            raw.close()
+            if not self._has_processes_of(uid):
+                return
+
+    def _has_processes_of(self, uid: int) -> bool:
+        probe = ["python3", "-S", "-c",
+                 "import os,sys; sys.exit(any(os.stat('/proc/'+p).st_uid==%d "
+                 "for p in os.listdir('/proc') if p.isdigit()))" % uid]
+        _id, raw = self._start(probe, 0, "/", None)
+        raw.shutdown(socket.SHUT_WR)
+        _demux(raw, CappedBuffer(0), CappedBuffer(0), time.monotonic() + 10)
+        raw.close()
+        return bool(self.client.api.exec_inspect(_id).get("ExitCode"))
+
+    def write_file(self, path: str, data: bytes) -> None:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            info = tarfile.TarInfo(os.path.basename(path))
+            info.size, info.mode = len(data), 0o644
+            info.uid = info.gid = self.spec.uid
+            tar.addfile(info, io.BytesIO(data))
+        # put_archive cannot write into tmpfs mounts, so unpack with tar inside the container.
+        result = self.exec(["tar", "-x", "-C", os.path.dirname(path) or "/"],
+                           input=buf.getvalue(), user=self.spec.uid)
+        if result.exit_code != 0:
+            raise OSError(f"cannot write {path} in the sandbox: {result.stderr.decode()[-300:]}")
+
+    def read_file(self, path: str) -> bytes:
+        result = self.exec(["cat", path], user=self.spec.uid)
+        if result.exit_code != 0:
+            raise FileNotFoundError(path)
+        return result.stdout
+
+    def stream(self, cmd: list[str], *, user: int = 0) -> DockerStream:
+        _id, raw = self._start(cmd, user, "/work", None)
+        return DockerStream(raw)
+
+    def close(self) -> None:
+        try:
+            self.container.remove(force=True)
+        except Exception:  # noqa: BLE001 - already gone is fine; cleanup sweeps leftovers
+            pass
+
+
+class DockerStream:
+    """Bridges docker's multiplexed exec socket to plain file descriptors."""
+
+    def __init__(self, raw: socket.socket) -> None:
+        self.raw = raw
+        out_r, self._out_w = os.pipe()
+        self.stdout_fd = out_r
+        self._err = CappedBuffer(1 << 16)
+        self._pump = threading.Thread(target=self._run, daemon=True)
+        self._pump.start()
+        in_r, self.stdin_fd = os.pipe()
+        self._feed = threading.Thread(target=self._forward, args=(in_r,), daemon=True)
+        self._feed.start()
+
+    def _run(self) -> None:
+        sink = _FdSink(self._out_w)
+        try:
+            _demux(self.raw, sink, self._err, None)
+        finally:
+            os.close(self._out_w)
+
+    def _forward(self, fd: int) -> None:
+        try:
+            while chunk := os.read(fd, 1 << 16):
+                self.raw.sendall(chunk)
+            self.raw.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    def stderr_tail(self) -> bytes:
+        return self._err.getvalue()[-4096:]
+
+    def close(self) -> None:
+        for fd in (self.stdin_fd, self.stdout_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        try:
+            self.raw.close()
+        except OSError:
+            pass
+
+
+class _FdSink:
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view):]
+
+
+def _demux(raw: socket.socket, out: Any, err: Any, deadline: float | None) -> bool:
+    """Split docker's stream frames (8-byte header) into ``out``/``err``; False on timeout."""
+    buf = b""
+    while True:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            raw.settimeout(left)
+        try:
+            chunk = raw.recv(1 << 16)
+        except TimeoutError:
+            return False
+        except OSError:
+            return True
+        if not chunk:
+            return True
+        buf += chunk
+        while len(buf) >= 8:
+            kind, size = buf[0], struct.unpack(">I", buf[4:8])[0]
+            if len(buf) < 8 + size:
+                break
+            payload, buf = buf[8 : 8 + size], buf[8 + size :]
+            (err if kind == 2 else out).write(payload)

@@ -1,0 +1,129 @@
+"""Building and checking the judge image (`rsi-bench sandbox setup`).
+
+Two ways to a base: pull ``debian:bookworm-slim`` from a registry, or, where no registry is
+reachable, make a Debian rootfs with ``debootstrap`` and load it with ``docker import``. Either
+way the judge image is then built from harness/judge-image/Dockerfile, and labelled with the
+SHA-256 of the runner it carries, so a stale image is detected instead of silently used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rsi_bench.errors import SandboxUnavailable
+from rsi_bench.paths import harness_dir
+
+JUDGE_IMAGE = "rsi-bench-judge:latest"
+OFFLINE_BASE = "rsi-bench-base:bookworm"
+REGISTRY_BASE = "debian:bookworm-slim"
+RUNNER = Path(__file__).resolve().parent.parent / "judge" / "runner.py"
+RUNNER_IN_IMAGE = "/opt/rsi-bench/runner.py"
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+
+
+def runner_sha256() -> str:
+    return hashlib.sha256(RUNNER.read_bytes()).hexdigest()
+
+
+def check_image(client: Any, image: str = JUDGE_IMAGE) -> str:
+    """Return the image id, or raise with what to do when it is missing or stale."""
+    import docker.errors
+
+    try:
+        found = client.images.get(image)
+    except docker.errors.ImageNotFound as exc:
+        raise SandboxUnavailable(
+            f"the judge image {image} is missing: run `rsi-bench sandbox setup`"
+        ) from exc
+    label = (found.labels or {}).get("rsi-bench.runner-sha256")
+    if label != runner_sha256():
+        raise SandboxUnavailable(
+            f"the judge image {image} carries a different runner than this rsi-bench: "
+            "run `rsi-bench sandbox setup` to rebuild it"
+        )
+    return str(found.id)
+
+
+def _debootstrap_base(client: Any, mirror: str, log: Callable[[str], None]) -> None:
+    if shutil.which("debootstrap") is None:
+        raise SandboxUnavailable(
+            "no registry base and no debootstrap: install it (`apt-get install debootstrap`) "
+            "or use `--from registry`"
+        )
+    with tempfile.TemporaryDirectory(prefix="rsi-bench-rootfs-") as tmp:
+        rootfs, tarball = Path(tmp) / "rootfs", Path(tmp) / "rootfs.tar"
+        log(f"debootstrap bookworm (minbase + python3) from {mirror} ...")
+        cmd = ["debootstrap", "--variant=minbase", "--include=python3", "bookworm",
+               str(rootfs), mirror]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        if done.returncode != 0:
+            tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
+            raise SandboxUnavailable(f"debootstrap failed: {' | '.join(tail)}")
+        # The apt caches are not needed at run time and make the image larger.
+        for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
+            shutil.rmtree(rootfs / junk, ignore_errors=True)
+        subprocess.run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(tarball), "."],
+                       check=True)
+        log(f"docker import -> {OFFLINE_BASE}")
+        repo, tag = OFFLINE_BASE.split(":")
+        client.api.import_image_from_file(str(tarball), repository=repo, tag=tag)
+
+
+def setup(client: Any, *, source: str = "auto", mirror: str = DEFAULT_MIRROR,
+          rebuild_base: bool = False, log: Callable[[str], None] = print) -> str:
+    """Build the judge image; return its id. ``source``: auto | registry | debootstrap."""
+    import docker.errors
+
+    base = _choose_base(client, source, mirror, rebuild_base, log)
+    with tempfile.TemporaryDirectory(prefix="rsi-bench-judge-") as ctx:
+        shutil.copy(harness_dir() / "judge-image" / "Dockerfile", Path(ctx) / "Dockerfile")
+        shutil.copy(RUNNER, Path(ctx) / "runner.py")
+        log(f"docker build {JUDGE_IMAGE} FROM {base}")
+        try:
+            image, _logs = client.images.build(
+                path=ctx, tag=JUDGE_IMAGE, rm=True, forcerm=True, network_mode="none"
+                if base == OFFLINE_BASE else None,
+                buildargs={"BASE": base, "RUNNER_SHA256": runner_sha256()},
+            )
+        except docker.errors.BuildError as exc:
+            raise SandboxUnavailable(f"building {JUDGE_IMAGE} failed: {exc.msg}") from exc
+    return str(image.id)
+
+
+def _choose_base(client: Any, source: str, mirror: str, rebuild: bool,
+                 log: Callable[[str], None]) -> str:
+    import docker.errors
+
+    def have(name: str) -> bool:
+        try:
+            client.images.get(name)
+            return True
+        except docker.errors.ImageNotFound:
+            return False
+
+    if source not in ("auto", "registry", "debootstrap"):
+        raise SandboxUnavailable(f"unknown image source {source!r}: auto, registry or debootstrap")
+    if source == "auto" and not have(OFFLINE_BASE) and shutil.which("debootstrap") is None:
+        source = "registry"
+    if source == "registry" or (source == "auto" and have(REGISTRY_BASE)):
+        if not have(REGISTRY_BASE):
+            log(f"docker pull {REGISTRY_BASE}")
+            try:
+                client.images.pull(REGISTRY_BASE)
+            except docker.errors.APIError as exc:
+                raise SandboxUnavailable(
+                    f"cannot pull {REGISTRY_BASE} ({exc.explanation}); "
+                    "use `--from debootstrap` to build offline"
+                ) from exc
+        return REGISTRY_BASE
+    if rebuild or not have(OFFLINE_BASE):
+        _debootstrap_base(client, mirror, log)
+    else:
+        log(f"reusing {OFFLINE_BASE} (pass --rebuild-base to make it again)")
+    return OFFLINE_BASE

@@ -1,0 +1,92 @@
+"""The task vocabulary: Task, the agent's view of it, and Suite."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Example:
+    """A visible case: a call expression and the repr of its expected result."""
+
+    call: str
+    result: str
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """Everything an agent may see of a task. Hidden tests and the reference are not here."""
+
+    id: str
+    prompt: str
+    entry_point: str
+    examples: tuple[Example, ...] = ()
+
+
+@dataclass(frozen=True)
+class Task:
+    """One coding problem.
+
+    ``tests`` is Python source defining ``check(candidate)``; it runs with the names the prompt
+    defines in scope (HumanEval's convention) and is never shown to an agent. ``reference`` is a
+    complete program that passes the tests; it only validates the task itself.
+    """
+
+    id: str
+    prompt: str
+    entry_point: str
+    tests: str
+    reference: str
+    examples: tuple[Example, ...] = ()
+    source: str = ""
+    difficulty: int | None = None
+    tags: tuple[str, ...] = ()
+
+    def view(self) -> TaskView:
+        return TaskView(self.id, self.prompt, self.entry_point, self.examples)
+
+    def content_hash(self) -> str:
+        payload = json.dumps(asdict(self), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A named, ordered set of tasks; its hash covers every field of every task, in order."""
+
+    name: str
+    tasks: tuple[Task, ...]
+    seed: int = 0
+    description: str = ""
+    _by_id: dict[str, Task] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        by_id: dict[str, Task] = {}
+        for task in self.tasks:
+            if task.id in by_id:
+                raise ValueError(f"suite {self.name!r}: duplicate task id {task.id!r}")
+            by_id[task.id] = task
+        object.__setattr__(self, "_by_id", by_id)
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def __iter__(self) -> Iterator[Task]:
+        return iter(self.tasks)
+
+    def __contains__(self, task_id: object) -> bool:
+        return task_id in self._by_id
+
+    def get(self, task_id: str) -> Task:
+        return self._by_id[task_id]
+
+    def content_hash(self) -> str:
+        digest = hashlib.sha256(f"{SCHEMA_VERSION}:{self.name}:".encode())
+        for task in self.tasks:
+            digest.update(task.content_hash().encode())
+        return digest.hexdigest()
