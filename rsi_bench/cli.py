@@ -212,13 +212,13 @@ def sandbox() -> None:
 @click.option("--mirror", default="http://deb.debian.org/debian", show_default=True)
 @click.option("--rebuild-base", is_flag=True, help="make the offline base again")
 def sandbox_setup(source: str, mirror: str, rebuild_base: bool) -> None:
-    """Build the judge image (rsi-bench-judge:latest)."""
+    """Build the judge image (rsi-bench-judge:latest, or $RSI_BENCH_JUDGE_IMAGE)."""
     from rsi_bench.sandbox import image
     from rsi_bench.sandbox.docker_backend import _client
 
     image_id = image.setup(_client(), source=source, mirror=mirror, rebuild_base=rebuild_base,
                            log=lambda line: click.echo(line, err=True))
-    click.echo(f"{image.JUDGE_IMAGE} {image_id} (runner {image.runner_sha256()[:12]})")
+    click.echo(f"{image.judge_image()} {image_id} (runner {image.runner_sha256()[:12]})")
 
 
 @sandbox.command("doctor")

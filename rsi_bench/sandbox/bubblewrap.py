@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 
 from rsi_bench.errors import SandboxUnavailable
-from rsi_bench.sandbox.base import SandboxSpec
+from rsi_bench.sandbox.base import Limits, SandboxSpec
 from rsi_bench.sandbox.local import ProcessSandbox
 
 RUNNER_INSIDE = "/opt/rsi-bench/runner.py"
@@ -25,9 +25,16 @@ CAPS = ["CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_CHOWN", "CAP_DAC_OVERRIDE",
 SYSTEM_PYTHON = "/usr/bin/python3"
 
 
-def _switch_user(uid: int, cmd: list[str]) -> list[str]:
-    code = ("import os,sys; os.setgroups([]); os.setgid(%d); os.setuid(%d); "
-            "os.execvp(sys.argv[1], sys.argv[1:])" % (uid, uid))
+def _switch_user(uid: int, limits: Limits, cmd: list[str]) -> list[str]:
+    """Run ``cmd`` as ``uid`` under rlimits: with no cgroup, these are the limits that hold."""
+    code = (
+        "import os, resource as r, sys\n"
+        f"for k, v in ((r.RLIMIT_NPROC, {limits.pids}), (r.RLIMIT_AS, {limits.memory_mb << 20}),"
+        " (r.RLIMIT_CORE, 0)):\n"
+        "    r.setrlimit(k, (v, v))\n"
+        f"os.setgroups([]); os.setgid({uid}); os.setuid({uid})\n"
+        "os.execvp(sys.argv[1], sys.argv[1:])"
+    )
     return [SYSTEM_PYTHON, "-I", "-S", "-c", code, *cmd]
 
 
@@ -65,12 +72,11 @@ class BubblewrapSandbox(ProcessSandbox):
             args += ["--ro-bind", host, inside]
         for key, value in self.spec.env.items():
             args += ["--setenv", key, value]
-        if uid == 0:
-            for cap in CAPS:
-                args += ["--cap-add", cap]
-        else:
+        for cap in CAPS:  # setuid() to a non-root uid clears them all for untrusted code
+            args += ["--cap-add", cap]
+        if uid != 0:
             os.chown(self.host_dir, uid, uid)
-            cmd = _switch_user(uid, cmd)
+            cmd = _switch_user(uid, self.spec.limits, cmd)
         if cmd and cmd[0] == "python3":
             cmd = [SYSTEM_PYTHON, *cmd[1:]]
         return [*args, "--", *cmd], None

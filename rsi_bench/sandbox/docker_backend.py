@@ -57,26 +57,15 @@ class DockerBackend:
         return self._client
 
     def check(self, image: str | None = None) -> None:
-        import docker.errors
+        from rsi_bench.sandbox.image import check_image
 
-        from rsi_bench.sandbox.image import JUDGE_IMAGE
-
-        image = image or JUDGE_IMAGE
-        try:
-            self.client.images.get(image)
-        except docker.errors.ImageNotFound as exc:
-            raise SandboxUnavailable(
-                f"the judge image {image} is missing: run `rsi-bench sandbox setup`"
-            ) from exc
+        check_image(self.client, image)
 
     def create(self, spec: SandboxSpec) -> DockerSandbox:
-        from rsi_bench.sandbox.image import JUDGE_IMAGE, check_image
+        from rsi_bench.sandbox.image import judge_image
 
-        image = spec.image or JUDGE_IMAGE
-        if image == JUDGE_IMAGE:
-            check_image(self.client, image)
-        else:
-            self.check(image)
+        image = spec.image or judge_image()
+        self.check(image)
         lim = spec.limits
         container = self.client.containers.run(
             image,
@@ -87,7 +76,7 @@ class DockerBackend:
             network_mode="none",
             read_only=True,
             tmpfs={
-                "/work": f"size={lim.work_mb}m,mode=0755,exec",
+                "/work": f"size={lim.work_mb}m,mode=0755,uid={spec.uid},gid={spec.uid},exec",
                 "/tmp": "size=64m,mode=1777",
             },
             shm_size="16m",

@@ -9,6 +9,7 @@ SHA-256 of the runner it carries, so a stale image is detected instead of silent
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import tempfile
@@ -27,14 +28,20 @@ RUNNER_IN_IMAGE = "/opt/rsi-bench/runner.py"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
 
+def judge_image() -> str:
+    """The judge image's tag (``RSI_BENCH_JUDGE_IMAGE`` overrides, e.g. to keep two versions)."""
+    return os.environ.get("RSI_BENCH_JUDGE_IMAGE", JUDGE_IMAGE)
+
+
 def runner_sha256() -> str:
     return hashlib.sha256(RUNNER.read_bytes()).hexdigest()
 
 
-def check_image(client: Any, image: str = JUDGE_IMAGE) -> str:
+def check_image(client: Any, image: str | None = None) -> str:
     """Return the image id, or raise with what to do when it is missing or stale."""
     import docker.errors
 
+    image = image or judge_image()
     try:
         found = client.images.get(image)
     except docker.errors.ImageNotFound as exc:
@@ -84,15 +91,16 @@ def setup(client: Any, *, source: str = "auto", mirror: str = DEFAULT_MIRROR,
     with tempfile.TemporaryDirectory(prefix="rsi-bench-judge-") as ctx:
         shutil.copy(harness_dir() / "judge-image" / "Dockerfile", Path(ctx) / "Dockerfile")
         shutil.copy(RUNNER, Path(ctx) / "runner.py")
-        log(f"docker build {JUDGE_IMAGE} FROM {base}")
+        tag = judge_image()
+        log(f"docker build {tag} FROM {base}")
         try:
             image, _logs = client.images.build(
-                path=ctx, tag=JUDGE_IMAGE, rm=True, forcerm=True, network_mode="none"
+                path=ctx, tag=tag, rm=True, forcerm=True, network_mode="none"
                 if base == OFFLINE_BASE else None,
                 buildargs={"BASE": base, "RUNNER_SHA256": runner_sha256()},
             )
         except docker.errors.BuildError as exc:
-            raise SandboxUnavailable(f"building {JUDGE_IMAGE} failed: {exc.msg}") from exc
+            raise SandboxUnavailable(f"building {tag} failed: {exc.msg}") from exc
     return str(image.id)
 
 
