@@ -214,13 +214,14 @@ def _serve(job: dict, call_r: int, reply_w: int) -> None:
     while True:
         request = recv_frame(call_r)
         args, kwargs = decode(request["args"]), decode(request["kwargs"])
+        reply: dict = {"seq": request["seq"]}
         try:
             result = fn(*args, **kwargs)
-            reply = {"value": encode(result)}
+            reply["value"] = encode(result)
         except MemoryError:
-            reply = {"oom": True}
+            reply["oom"] = True
         except BaseException as exc:  # noqa: BLE001 - reported to the test driver
-            reply = {"raised": _describe(exc)}
+            reply["raised"] = _describe(exc)
         send_frame(reply_w, reply)
 
 
@@ -338,22 +339,29 @@ class Proxy:
     def __call__(self, *args: object, **kwargs: object) -> object:
         if self.broken is not None:
             raise self.broken
+        seq = self.calls
         try:
             try:
-                send_frame(self.call_w, {"args": encode(list(args)), "kwargs": encode(kwargs)})
+                request = {"seq": seq, "args": encode(list(args)), "kwargs": encode(kwargs)}
+                send_frame(self.call_w, request)
             except BrokenPipeError as exc:
                 raise SolutionGone("the solution process stopped") from exc
             reply = _await(self.reply_r, self.deadline)
             if reply.get("oom"):
                 raise SolutionOOM("the solution ran out of memory")
+            kinds = [k for k in ("value", "raised") if k in reply]
+            raised = reply.get("raised")
+            if reply.get("seq") != seq or len(kinds) != 1 or (
+                    kinds == ["raised"] and not isinstance(raised, dict)):
+                raise SolutionGone("the solution process sent a malformed reply")
+            value = decode(reply["value"]) if kinds == ["value"] else None
         except BaseException as exc:
             self.broken = exc
             raise
         self.calls += 1
-        if "value" in reply:
-            return decode(reply["value"])
-        raised = reply["raised"]
-        raise _builtin_exception(raised["type"], raised["message"])
+        if kinds == ["value"]:
+            return value
+        raise _builtin_exception(str(raised.get("type")), str(raised.get("message")))
 
 
 def _await(fd: int, deadline: float) -> dict:
