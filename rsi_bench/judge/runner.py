@@ -28,6 +28,7 @@ import builtins
 import json
 import math
 import os
+import queue
 import random
 import resource
 import select
@@ -242,15 +243,8 @@ def zygote_main(sock: socket.socket) -> None:
         if not msg:
             os._exit(0)
         request = json.loads(msg)
-        if request["op"] == "reap":
-            try:
-                _pid, status = os.waitpid(request["pid"], 0)
-            except ChildProcessError:
-                status = -1
-            sock.sendall(json.dumps({"status": status}).encode())
-            continue
-        if request["op"] == "killall":
-            sock.sendall(json.dumps({"remaining": _kill_uid(request["uid"])}).encode())
+        if request["op"] == "finish":
+            sock.sendall(json.dumps(_finish(request["pid"], request.get("uid"))).encode())
             continue
         job = request["job"]
         call_r, reply_w, out_w = fds
@@ -270,6 +264,17 @@ def zygote_main(sock: socket.socket) -> None:
         for fd in fds:
             os.close(fd)
         sock.sendall(json.dumps({"pid": pid}).encode())
+
+
+def _finish(pid: int, uid: int | None) -> dict:
+    """End a job: kill its process group, reap it, then kill whatever else its uid runs."""
+    _kill_group(pid)
+    try:
+        _pid, status = os.waitpid(pid, 0)
+    except ChildProcessError:
+        status = -1
+    remaining = _kill_uid(uid) if uid is not None else 0
+    return {"status": status, "remaining": remaining}
 
 
 def _open_fds() -> list[int]:
@@ -300,23 +305,38 @@ class SolutionOOM(BaseException):
 
 
 class OutputDrain(threading.Thread):
-    """Reads the solution's stdout/stderr, keeping only the tail and a byte count."""
+    """One long-lived thread that reads each job's stdout/stderr pipe to EOF.
 
-    def __init__(self, fd: int) -> None:
+    Only the last OUTPUT_TAIL bytes and a byte count are kept. A pipe reaches EOF once every
+    process of the job is dead, which ``run_job`` guarantees before asking for the result.
+    """
+
+    def __init__(self) -> None:
         super().__init__(daemon=True)
-        self.fd, self.tail, self.total = fd, b"", 0
+        self._fds: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[tuple[bytes, int]] = queue.SimpleQueue()
+
+    def follow(self, fd: int) -> None:
+        self._fds.put(fd)
+
+    def result(self) -> tuple[bytes, int]:
+        return self._done.get()
 
     def run(self) -> None:
         while True:
-            try:
-                chunk = os.read(self.fd, 1 << 16)
-            except OSError:
-                break
-            if not chunk:
-                break
-            self.total += len(chunk)
-            self.tail = (self.tail + chunk)[-OUTPUT_TAIL:]
-        os.close(self.fd)
+            fd = self._fds.get()
+            tail, total = b"", 0
+            while True:
+                try:
+                    chunk = os.read(fd, 1 << 16)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                total += len(chunk)
+                tail = (tail + chunk)[-OUTPUT_TAIL:]
+            os.close(fd)
+            self._done.put((tail, total))
 
 
 def _builtin_exception(name: str, message: str) -> BaseException:
@@ -388,6 +408,8 @@ class Runner:
             zygote_main(child)
         child.close()
         self.zygote, self.zygote_pid = parent, pid
+        self.drain = OutputDrain()
+        self.drain.start()
 
     def _zygote_call(self, request: dict, fds: list[int] | None = None) -> dict:
         socket.send_fds(self.zygote, [json.dumps(request).encode()], fds or [])
@@ -411,26 +433,29 @@ class Runner:
         pid = self._zygote_call({"op": "spawn", "job": spec}, [call_r, reply_w, out_w])["pid"]
         for fd in (call_r, reply_w, out_w):
             os.close(fd)
-        drain = OutputDrain(out_r)
-        drain.start()
+        self.drain.follow(out_r)
         dirty = ""
         try:
             status, detail, calls = self._grade(job, call_w, reply_r, deadline)
         finally:
             os.close(call_w)
             os.close(reply_r)
+            uid = self.uid if self.reap_by_uid else None
+            finished = self._zygote_call({"op": "finish", "pid": pid, "uid": uid})
+            exit_status = finished["status"]
+            if finished["remaining"]:
+                dirty = f"{finished['remaining']} processes of uid {self.uid} survived"
             try:
-                self._reap(pid, workdir)
+                self._clean(workdir)
             except Exception as exc:  # noqa: BLE001 - the host replaces a dirty sandbox
                 dirty = str(exc)
-            drain.join(timeout=2)
-        exit_status = self._zygote_call({"op": "reap", "pid": pid})["status"]
+            tail, total = self.drain.result()
         if status == "error" and _killed(exit_status) and _oom_kills() > oom_before:
             status, detail = "oom", "killed by the sandbox memory limit"
         return {
             "id": job["id"], "status": status, "detail": detail, "calls": calls,
             "duration_s": round(time.monotonic() - start, 6),
-            "output_tail": drain.tail.decode("utf-8", "replace"), "output_bytes": drain.total,
+            "output_tail": tail.decode("utf-8", "replace"), "output_bytes": total,
             "dirty": dirty,
         }
 
@@ -469,13 +494,9 @@ class Runner:
             return "fail", _where(exc, f"{type(exc).__name__}: {exc}"), proxy.calls
         return "pass", f"{proxy.calls} calls", proxy.calls
 
-    def _reap(self, pid: int, workdir: str) -> None:
-        """Kill everything the job started and remove every file it could have left."""
-        _kill_group(pid)
+    def _clean(self, workdir: str) -> None:
+        """Remove every file the job could have left (its processes are already dead)."""
         if self.reap_by_uid:
-            remaining = self._zygote_call({"op": "killall", "uid": self.uid})["remaining"]
-            if remaining:
-                raise RuntimeError(f"{remaining} processes of uid {self.uid} survived the reaper")
             for root in self.clean:
                 _remove_owned(root, self.uid)
         shutil.rmtree(workdir, ignore_errors=True)

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from conftest import ISOLATING
+
 from rsi_bench.judge import Judge
 from rsi_bench.sandbox import Limits
 from rsi_bench.tasks.model import Task
@@ -65,7 +67,7 @@ def probe():
 '''
 
 
-@pytest.fixture(scope="module", params=["docker", "bubblewrap"])
+@pytest.fixture(scope="module", params=ISOLATING)
 def judge(request: pytest.FixtureRequest) -> Iterator[Judge]:
     from conftest import require_backend
 
