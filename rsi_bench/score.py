@@ -81,7 +81,8 @@ def score(
     start = time.monotonic()
     verdicts = judge.judge_many(jobs, on_result)
     wall = time.monotonic() - start
-    rows, counts = [], defaultdict(lambda: [0, 0])
+    rows: list[dict[str, Any]] = []
+    counts: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
     for sample, verdict in zip(samples, verdicts, strict=True):
         rows.append({**verdict.to_dict(), "completion_id": sample.index, "passed": verdict.passed})
         counts[sample.task_id][0] += 1

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from rsi_bench.errors import RsiBenchError
 from rsi_bench.judge.runner import PROTOCOL, recv_frame, send_frame
 from rsi_bench.judge.verdict import Verdict
-from rsi_bench.sandbox import SANDBOX_UID, Limits, Sandbox, SandboxSpec, get_backend
+from rsi_bench.sandbox import SANDBOX_UID, Limits, Sandbox, SandboxSpec, Stream, get_backend
 from rsi_bench.sandbox.image import runner_sha256
 from rsi_bench.tasks.model import Task
 
@@ -44,7 +44,7 @@ class _Worker:
     def __init__(self, backend_name: str, spec: SandboxSpec) -> None:
         self.backend_name, self.spec = backend_name, spec
         self.sandbox: Sandbox | None = None
-        self.stream = None
+        self.stream: Stream | None = None
         self.jobs = 0
 
     def start(self) -> None:

@@ -40,6 +40,7 @@ import sys
 import threading
 import time
 import traceback
+from typing import Any
 
 PROTOCOL = 1
 OUTPUT_TAIL = 4096
@@ -73,7 +74,7 @@ def _read_exact(fd: int, n: int, deadline: float | None) -> bytes:
     return b"".join(chunks)
 
 
-def recv_frame(fd: int, deadline: float | None = None) -> object:
+def recv_frame(fd: int, deadline: float | None = None) -> Any:
     (size,) = struct.unpack(">I", _read_exact(fd, 4, deadline))
     if size > MAX_FRAME:
         raise ValueError(f"frame of {size} bytes exceeds the {MAX_FRAME}-byte limit")
@@ -87,7 +88,7 @@ class NotPlainData(TypeError):
     pass
 
 
-def encode(value: object, depth: int = 0) -> object:
+def encode(value: Any, depth: int = 0) -> Any:
     """Encode exact builtin values only; subclasses (which could override ``==``) are refused."""
     if depth > 100:
         raise NotPlainData("value nested deeper than 100 levels")
@@ -113,7 +114,7 @@ def encode(value: object, depth: int = 0) -> object:
     raise NotPlainData(f"{t.__name__} is not plain data")
 
 
-def decode(value: object) -> object:
+def decode(value: Any) -> Any:
     if isinstance(value, list):
         return [decode(v) for v in value]
     if not isinstance(value, dict):
@@ -343,7 +344,7 @@ def _builtin_exception(name: str, message: str) -> BaseException:
     cls = getattr(builtins, name, None)
     ok = isinstance(cls, type) and issubclass(cls, Exception)
     exc = cls(message) if ok else RuntimeError(f"{name}: {message}")  # type: ignore[misc]
-    exc.__rsi_from_candidate__ = True  # type: ignore[attr-defined]
+    exc.__rsi_from_candidate__ = True  # type: ignore[union-attr,attr-defined]
     return exc
 
 
@@ -381,6 +382,7 @@ class Proxy:
         self.calls += 1
         if kinds == ["value"]:
             return value
+        assert isinstance(raised, dict)
         raise _builtin_exception(str(raised.get("type")), str(raised.get("message")))
 
 

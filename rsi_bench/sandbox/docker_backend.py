@@ -166,8 +166,8 @@ class DockerSandbox:
 
     def _has_processes_of(self, uid: int) -> bool:
         probe = ["python3", "-S", "-c",
-                 "import os,sys; sys.exit(any(os.stat('/proc/'+p).st_uid==%d "
-                 "for p in os.listdir('/proc') if p.isdigit()))" % uid]
+                 f"import os,sys; sys.exit(any(os.stat('/proc/'+p).st_uid=={uid} "
+                 "for p in os.listdir('/proc') if p.isdigit()))"]
         _id, raw = self._start(probe, 0, "/", None)
         raw.shutdown(socket.SHUT_WR)
         _demux(raw, CappedBuffer(0), CappedBuffer(0), time.monotonic() + 10)

@@ -12,7 +12,6 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-
 from conftest import ISOLATING
 
 from rsi_bench.judge import Judge
@@ -24,7 +23,8 @@ SECRET = "hidden-test-secret-7f3a9c"
 ADD = Task(
     id="hostile/add", entry_point="add", reference="def add(a, b):\n    return a + b\n",
     prompt='def add(a: int, b: int) -> int:\n    """Return a + b."""\n',
-    tests="def check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(-1, 1) == 0\n",
+    tests=("def check(candidate):\n    assert candidate(2, 3) == 5\n"
+           "    assert candidate(-1, 1) == 0\n"),
 )
 # A task whose hidden tests contain a secret string; later jobs must not be able to find it.
 SECRET_TASK = Task(
@@ -35,7 +35,8 @@ SECRET_TASK = Task(
 
 def probe_task(name: str) -> Task:
     """A task whose solution reports what it observed; the tests expect no findings."""
-    return Task(id=f"hostile/{name}", entry_point="probe", reference="def probe():\n    return []\n",
+    return Task(id=f"hostile/{name}", entry_point="probe",
+                reference="def probe():\n    return []\n",
                 prompt='def probe() -> list:\n    """Return findings."""\n',
                 tests="def check(candidate):\n    assert candidate() == []\n")
 
