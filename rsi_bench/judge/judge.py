@@ -8,12 +8,16 @@ that it could not clean up after a job is replaced by a fresh sandbox before the
 from __future__ import annotations
 
 import hashlib
+import os
 import queue
+import shutil
+import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rsi_bench.errors import RsiBenchError
 from rsi_bench.judge.runner import PROTOCOL, recv_frame, send_frame
@@ -22,6 +26,7 @@ from rsi_bench.sandbox import SANDBOX_UID, Limits, Sandbox, SandboxSpec, Stream,
 from rsi_bench.sandbox.image import runner_sha256
 from rsi_bench.tasks.model import Task
 
+CHANNEL_DIR = "/run/rsi-bench"  # where the runner's socket is mounted (root-only, 0700)
 HOST_GRACE_S = 5.0  # on top of the job timeout, before the host kills the sandbox
 
 
@@ -45,21 +50,42 @@ class _Worker:
         self.backend_name, self.spec = backend_name, spec
         self.sandbox: Sandbox | None = None
         self.stream: Stream | None = None
+        self.conn: socket.socket | None = None
+        self._dir = ""
+        self.in_fd = self.out_fd = -1
         self.jobs = 0
 
     def start(self) -> None:
         backend = get_backend(self.backend_name)
-        self.sandbox = sandbox = backend.create(self.spec)
+        spec, channel = self.spec, None
+        if self.backend_name == "docker":
+            # A unix socket in a root-only bind mount: the runner talks to the host directly
+            # instead of through dockerd's exec stream, which halves the cost of a job.
+            self._dir = tempfile.mkdtemp(prefix="rsi-bench-judge-")
+            channel = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            channel.bind(os.path.join(self._dir, "judge.sock"))
+            channel.listen(1)
+            spec = replace(spec, mounts={**spec.mounts, self._dir: CHANNEL_DIR})
+        self.sandbox = sandbox = backend.create(spec)
         cmd = ["python3", "-I", "-S", sandbox.runner_path, "--uid", str(sandbox.spec.uid),
                "--work-root", sandbox.work_root,
                "--reap", "uid" if sandbox.pid_namespace else "group"]
         for path in sandbox.scratch if sandbox.pid_namespace else ():
             cmd += ["--clean", path]
-        self.stream = sandbox.stream(cmd, user=0)
+        if channel is not None:
+            cmd += ["--connect", f"{CHANNEL_DIR}/judge.sock"]
+        self.stream = stream = sandbox.stream(cmd, user=0)
+        self.in_fd, self.out_fd = stream.stdin_fd, stream.stdout_fd
         try:
-            hello = recv_frame(self.stream.stdout_fd, time.monotonic() + 60)
-        except (TimeoutError, EOFError, ValueError) as exc:
-            tail = self.stream.stderr_tail().decode(errors="replace")[-300:]
+            if channel is not None:
+                channel.settimeout(60)
+                self.conn, _ = channel.accept()
+                self.conn.settimeout(None)
+                channel.close()  # one connection only: nothing else can attach later
+                self.in_fd = self.out_fd = self.conn.fileno()
+            hello = recv_frame(self.out_fd, time.monotonic() + 60)
+        except (TimeoutError, EOFError, ValueError, OSError) as exc:
+            tail = stream.stderr_tail().decode(errors="replace")[-300:]
             self.stop()
             raise JudgeError(f"the judge runner did not start in the sandbox: {tail}") from exc
         if not isinstance(hello, dict) or hello.get("protocol") != PROTOCOL:
@@ -67,11 +93,16 @@ class _Worker:
             raise JudgeError(f"the judge runner speaks another protocol: {hello!r}")
 
     def stop(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
         if self.stream is not None:
             self.stream.close()
         if self.sandbox is not None:
             self.sandbox.close()
-        self.stream = self.sandbox = None
+        if self._dir:
+            shutil.rmtree(self._dir, ignore_errors=True)
+        self.stream = self.sandbox = self.conn = None
+        self._dir = ""
 
     def restart(self) -> None:
         self.stop()
@@ -90,8 +121,8 @@ class _Worker:
         }
         start = time.monotonic()
         try:
-            send_frame(self.stream.stdin_fd, frame)
-            result = recv_frame(self.stream.stdout_fd, start + timeout + HOST_GRACE_S)
+            send_frame(self.in_fd, frame)
+            result = recv_frame(self.out_fd, start + timeout + HOST_GRACE_S)
         except TimeoutError:
             self.restart()
             return {"status": "timeout", "duration_s": time.monotonic() - start,

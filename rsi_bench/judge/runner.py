@@ -600,10 +600,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-root", default="/work")
     parser.add_argument("--clean", action="append", default=[],
                         help="a writable directory to purge of the job uid's files after a job")
+    parser.add_argument("--connect", metavar="SOCKET",
+                        help="talk to the host over this unix socket instead of stdin/stdout")
     args = parser.parse_args(argv)
     runner = Runner(args.uid, args.reap == "uid", args.work_root, args.clean)
-    stdin, stdout = sys.stdin.fileno(), os.dup(sys.stdout.fileno())
-    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints cannot corrupt the channel
+    if args.connect:  # after the zygote fork: no solution process can inherit the channel
+        channel = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        channel.connect(args.connect)
+        stdin = stdout = channel.fileno()
+    else:
+        stdin, stdout = sys.stdin.fileno(), os.dup(sys.stdout.fileno())
+        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints cannot corrupt it
     send_frame(stdout, {"op": "hello", "protocol": PROTOCOL, "python": sys.version.split()[0]})
     while True:
         try:
