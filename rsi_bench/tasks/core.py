@@ -147,7 +147,7 @@ def _examples(raw: Any, fail: Any) -> tuple[Example, ...]:
 def _parse(source: str, fail: Any, field: str, mode: str = "exec") -> ast.AST:
     try:
         tree = ast.parse(source, filename=field, mode=mode)
-        compile(tree, field, mode)
+        compile(source, field, mode)  # catches what parsing alone allows, e.g. a bare return
     except SyntaxError as exc:
         raise fail(field, f"does not compile: {exc.msg} (line {exc.lineno})") from None
     except ValueError as exc:  # e.g. null bytes in the source

@@ -1,19 +1,10 @@
-"""Suites from Hugging Face ``datasets``: hub names, save_to_disk directories and data files.
+"""Suites from Hugging Face ``datasets``: ``hf:<dataset>[?key=value&...]``.
 
-Spec syntax (what follows ``hf:``)::
-
-    <dataset>[?key=value&key=value...]
-
-``<dataset>`` is a hub name (``openai_humaneval``, ``evalplus/mbppplus``), a directory written
-by ``Dataset.save_to_disk`` / ``DatasetDict.save_to_disk``, any other local dataset directory,
-or a data file (``.jsonl``, ``.json``, ``.parquet``, ``.csv``). Keys:
-
-- ``split``: the split to use (default: ``test`` if there is one, else the only split);
-- ``layout``: ``humaneval`` (default) or ``mbpp``, a preset column mapping (``LAYOUTS``);
-- ``config`` and ``revision``: passed to ``datasets.load_dataset`` for hub datasets;
-- a task field name (``id``, ``prompt``, ``entry_point``, ``tests``, ``solution``,
-  ``reference``, ``test_list``, ``test_imports``) maps that field to another column, e.g.
-  ``hf:mbpp?layout=mbpp&prompt=text``.
+``<dataset>`` is a hub name, a ``save_to_disk`` directory, another local dataset directory or a
+``.jsonl``/``.json``/``.parquet``/``.csv`` file. Keys: ``split`` (default ``test``, else the only
+split), ``layout`` (a preset column mapping from ``LAYOUTS``), ``config`` and ``revision`` (for
+the hub), and a task field name from ``FIELDS`` to map it to another column, e.g.
+``hf:mbpp?layout=mbpp&prompt=text``. tasks/README.md has the details.
 """
 
 from __future__ import annotations
@@ -21,7 +12,7 @@ from __future__ import annotations
 import ast
 import os
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,7 +130,7 @@ def load_rows(spec: HfSpec) -> list[dict[str, Any]]:
 
 
 def rows_to_tasks(
-    rows: list[Mapping[str, Any]], mapping: Mapping[str, str], *, layout: str, where: str
+    rows: Sequence[Mapping[str, Any]], mapping: Mapping[str, str], *, layout: str, where: str
 ) -> list[Task]:
     """Build and validate tasks from rows; a missing column is a TaskFormatError naming it."""
     tasks = []
@@ -209,7 +200,7 @@ def _as_check(test_code: str, entry_point: str, imports: list[str]) -> str:
     except SyntaxError:
         return header + test_code  # task_from_mapping reports it with the field name
     if any(isinstance(node, ast.FunctionDef) and node.name == "check" for node in tree.body):
-        return header + test_code
+        return header + test_code  # the judge binds the entry point's name to the candidate
     lines = test_code.strip().splitlines()
     if lines and all(line.startswith("assert ") for line in lines):
         body = "".join(f"    {line}\n" for line in lines)
@@ -240,7 +231,11 @@ def _derive_entry_point(reference: str, tests: str, where: str) -> str:
 
 def _stub_from_reference(reference: str, entry_point: str, description: str, where: str) -> str:
     """A prompt for description-only rows: the reference's signature and the description."""
-    for node in ast.parse(reference).body:
+    try:
+        body = ast.parse(reference).body
+    except SyntaxError as exc:
+        raise TaskFormatError(f"{where}: field 'reference': does not compile: {exc.msg}") from None
+    for node in body:
         if isinstance(node, ast.FunctionDef) and node.name == entry_point:
             returns = f" -> {ast.unparse(node.returns)}" if node.returns else ""
             text = description.strip().replace("\\", "\\\\").replace('"""', '\\"\\"\\"')

@@ -1,0 +1,156 @@
+"""Every rsi-core and HumanEval task validates itself, and known-wrong programs do not pass.
+
+``run_in_process`` is a local stand-in for the judge, for this sanity check only: it runs the
+solution in its own namespace and the prompt + tests in another, copies arguments and results
+as the process boundary would, and checks that both are plain data.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import json
+import random
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rsi_bench.tasks import Task, load_suite
+
+WRONG = Path(__file__).resolve().parent.parent / "data" / "wrong_solutions.jsonl"
+KINDS = {"off-by-one", "wrong-type", "empty-body", "exception", "syntax-error",
+         "missing-entry-point"}
+PLAIN = (type(None), bool, int, float, str, bytes, list, tuple, dict, set, frozenset)
+
+CORE = load_suite("rsi-core")
+HUMANEVAL = load_suite("humaneval")
+
+
+class NotPlainData(AssertionError):
+    """The test passed to, or got from, the candidate something the judge cannot carry."""
+
+
+def check_plain(value: Any, where: str) -> None:
+    if not isinstance(value, PLAIN):
+        raise NotPlainData(f"{where}: {type(value).__name__} is not plain data")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            check_plain(key, where)
+            check_plain(item, where)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            check_plain(item, where)
+
+
+def run_in_process(task: Task, solution: str, calls: list | None = None) -> str:
+    """'pass', 'fail', 'error' or 'invalid', with the judge's meanings."""
+    try:
+        code = compile(solution, "<solution>", "exec")
+    except (SyntaxError, ValueError):
+        return "invalid"
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    try:
+        exec(code, namespace)
+    except Exception:
+        return "error"
+    function = namespace.get(task.entry_point)
+    if not callable(function):
+        return "invalid"
+    raised: list[BaseException] = []
+
+    def candidate(*args: Any) -> Any:
+        check_plain(args, f"{task.id}: argument")
+        if calls is not None:
+            calls.append(args)
+        try:
+            result = function(*copy.deepcopy(args))
+        except Exception as exc:
+            raised.append(exc)
+            raise
+        check_plain(result, f"{task.id}: return value")
+        return copy.deepcopy(result)
+
+    tests: dict[str, Any] = {"__name__": "__tests__"}
+    exec(task.prompt, tests)
+    tests[task.entry_point] = candidate  # as the judge binds it
+    exec(task.tests, tests)
+    random.seed(0)
+    try:
+        tests["check"](candidate)
+    except NotPlainData:
+        raise
+    except Exception as exc:
+        return "error" if raised and raised[-1] is exc else "fail"
+    return "pass"
+
+
+@pytest.mark.parametrize("task", CORE.tasks, ids=lambda task: task.id)
+def test_reference_passes_its_tests(task: Task) -> None:
+    assert run_in_process(task, task.reference) == "pass"
+
+
+@pytest.mark.parametrize("task", CORE.tasks, ids=lambda task: task.id)
+def test_examples_hold_for_the_reference_and_are_tested(task: Task) -> None:
+    assert task.examples, "every rsi-core task shows at least one example"
+    reference: dict[str, Any] = {}
+    exec(task.reference, reference)
+    for example in task.examples:
+        got = eval(example.call, dict(reference))
+        expected = eval(example.result, {})
+        assert got == expected and type(got) is type(expected), example
+    tested: list = []
+    assert run_in_process(task, task.reference, calls=tested) == "pass"
+    for example in task.examples:
+        shown = eval(example.call, {task.entry_point: lambda *args: args})
+        assert shown in tested, f"example {example.call} is not in the hidden tests"
+
+
+@pytest.mark.parametrize("task", CORE.tasks, ids=lambda task: task.id)
+def test_hidden_tests_have_8_to_20_asserts(task: Task) -> None:
+    asserts = sum(isinstance(node, ast.Assert) for node in ast.walk(ast.parse(task.tests)))
+    assert 8 <= asserts <= 20
+
+
+@pytest.mark.parametrize("task", HUMANEVAL.tasks, ids=lambda task: task.id)
+def test_humaneval_reference_passes_its_tests(task: Task) -> None:
+    assert run_in_process(task, task.reference) == "pass"
+
+
+def test_suite_is_graded() -> None:
+    counts = Counter(task.difficulty for task in CORE)
+    assert len(CORE) >= 44
+    assert counts[1] >= 12 and counts[2] >= 14 and counts[3] >= 10, counts
+    tags = Counter(tag for task in CORE for tag in task.tags)
+    for tag in ("examples", "edge-cases", "self-check"):
+        assert tags[tag] >= 5, (tag, tags)
+
+
+def _wrong_solutions() -> list[dict[str, str]]:
+    return [json.loads(line) for line in WRONG.read_text(encoding="utf-8").splitlines() if line]
+
+
+def _task(task_id: str) -> Task:
+    suite = CORE if task_id.startswith("rsi-core/") else HUMANEVAL
+    return suite.get(task_id)
+
+
+def test_wrong_solutions_file_covers_every_kind_and_both_suites() -> None:
+    items = _wrong_solutions()
+    assert len(items) >= 24
+    for item in items:
+        assert set(item) == {"task_id", "kind", "solution", "expected"}
+        assert item["kind"] in KINDS
+        assert item["expected"] in {"fail", "error", "invalid"}
+        assert item["task_id"] in CORE or item["task_id"] in HUMANEVAL
+    assert {item["kind"] for item in items} == KINDS
+    assert any(item["task_id"] in CORE for item in items)
+    assert any(item["task_id"] in HUMANEVAL for item in items)
+
+
+@pytest.mark.parametrize(
+    "item", _wrong_solutions(), ids=lambda item: f"{item['task_id']}-{item['kind']}"
+)
+def test_wrong_solution_does_not_pass(item: dict[str, str]) -> None:
+    assert run_in_process(_task(item["task_id"]), item["solution"]) == item["expected"]
