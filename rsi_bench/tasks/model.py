@@ -33,7 +33,8 @@ class Task:
     """One coding problem.
 
     ``tests`` is Python source defining ``check(candidate)``; it runs with the names the prompt
-    defines in scope (HumanEval's convention) and is never shown to an agent. ``reference`` is a
+    defines in scope and the entry point's name bound to the solution (HumanEval's
+    convention), and is never shown to an agent. ``reference`` is a
     complete program that passes the tests; it only validates the task itself.
     """
 
