@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import require_backend
+from sandboxes import require_backend
 
 
 def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from conftest import ISOLATING
+from sandboxes import ISOLATING
 
 from rsi_bench.judge import Judge
 from rsi_bench.sandbox import Limits
@@ -70,7 +70,7 @@ def probe():
 
 @pytest.fixture(scope="module", params=ISOLATING)
 def judge(request: pytest.FixtureRequest) -> Iterator[Judge]:
-    from conftest import require_backend
+    from sandboxes import require_backend
 
     require_backend(request.param)
     os.environ["RSI_BENCH_HOST_SECRET"] = "host-secret-value-1234"

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ALL_BACKENDS, require_backend
+from sandboxes import ALL_BACKENDS, require_backend
 
 from rsi_bench.judge import Job, Judge
 from rsi_bench.tasks.model import Task

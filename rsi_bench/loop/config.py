@@ -1,0 +1,89 @@
+"""A run's configuration: from command-line flags or a TOML file, fingerprinted for resume.
+
+Re-running the same command on an existing run directory resumes it; a run directory made by a
+different configuration is refused, with the fields that differ.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from rsi_bench.errors import InputError
+from rsi_bench.loop.strategy import STRATEGIES
+from rsi_bench.paths import harness_dir
+
+IMPROVERS = ("self", "noop", "fixed")
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    suite: str = "rsi-core"
+    limit: int | None = None  # the first N tasks of the suite (a slice for quick runs)
+    model: str = "local/qwen2.5-coder-0.5b"
+    generations: int = 3
+    improver: str = "self"
+    strategy: str = "greedy"
+    seed: int = 0  # loop seed: parent sampling and the model's sampling seed
+    split_seed: int = 0
+    sealed: float = 0.0  # fraction of tasks in the sealed split (scored once, at the end)
+    samples: int = 1
+    concurrency: int = 2
+    sandbox: str = "docker"
+    solve_timeout: float = 180.0
+    improve_timeout: float = 600.0
+    judge_timeout: float = 10.0
+    budgets: dict[str, dict[str, float]] = field(default_factory=dict)
+    agent: str = ""  # generation 0; empty means harness/seed_agent
+
+    def __post_init__(self) -> None:
+        if self.improver not in IMPROVERS:
+            raise InputError(f"unknown improver {self.improver!r}; known: {', '.join(IMPROVERS)}")
+        if self.strategy not in STRATEGIES:
+            raise InputError(f"unknown strategy {self.strategy!r}; "
+                             f"known: {', '.join(STRATEGIES)}")
+        for name in ("generations", "samples", "concurrency"):
+            if getattr(self, name) < (0 if name == "generations" else 1):
+                raise InputError(f"{name} must be positive, not {getattr(self, name)}")
+        if not 0 <= self.sealed < 1:
+            raise InputError("sealed must be a fraction in [0, 1)")
+
+    @property
+    def agent_dir(self) -> Path:
+        return Path(self.agent) if self.agent else harness_dir() / "seed_agent"
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema_version": SCHEMA_VERSION, **asdict(self)}
+
+    def differences(self, stored: dict[str, Any]) -> list[str]:
+        mine = self.to_dict()
+        return sorted(k for k in set(mine) | set(stored) if mine.get(k) != stored.get(k))
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    """Config values from a TOML file (a ``[run]`` table, or top-level keys)."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such config file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"{path}: not valid TOML ({exc})") from None
+    data = data.get("run", data)
+    known = {f.name for f in fields(RunConfig)} | {"seeds", "run_dir"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise InputError(f"{path}: unknown key(s) {', '.join(unknown)}; "
+                         f"known: {', '.join(sorted(known))}")
+    return dict(data)
+
+
+def with_seed(config: RunConfig, seed: int) -> RunConfig:
+    return replace(config, seed=seed)

@@ -1,0 +1,235 @@
+"""The self-improvement loop: evaluate generation 0, then improve, audit, validate and evaluate
+one generation at a time. Every step is committed before the next, so re-running the same
+command on the same run directory resumes exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rsi_bench.agents.audit import audit
+from rsi_bench.agents.container import run_improve, run_solve
+from rsi_bench.agents.manifest import load_manifest
+from rsi_bench.agents.validate import validate_child
+from rsi_bench.broker import Broker, Budget
+from rsi_bench.errors import InputError
+from rsi_bench.judge import Job, Judge
+from rsi_bench.loop.config import RunConfig
+from rsi_bench.loop.lineage import Lineage
+from rsi_bench.loop.strategy import Candidate, choose_parent, dev_scores
+from rsi_bench.models import get_model
+from rsi_bench.sandbox import Limits
+from rsi_bench.store import Store
+from rsi_bench.store.runs import RunStore
+from rsi_bench.tasks import load_suite
+from rsi_bench.tasks.model import Task
+from rsi_bench.tasks.splits import assign_splits
+
+IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc")
+Progress = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class Row:
+    generation: int
+    status: str
+    parent: int | None
+    improver: str
+    scores: dict[str, float]
+    reason: str | None
+
+
+class SeededModel:
+    """Adds the loop seed to requests of models that sample, so seeds are independent runs."""
+
+    def __init__(self, model: Any, seed: int) -> None:
+        self._model, self._seed = model, seed
+        self.name = model.name
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+    def complete(self, messages: Any, **params: Any) -> Any:
+        params.setdefault("seed", self._seed)
+        return self._model.complete(messages, **params)
+
+
+def _model(config: RunConfig, tasks: list[Task]) -> Any:
+    provider = config.model.split("/", 1)[0]
+    if provider == "simulated":
+        from rsi_bench.models.simulated import sim_tasks
+
+        return SeededModel(get_model("simulated", tasks=sim_tasks(tasks)), config.seed)
+    model = get_model(config.model)
+    return SeededModel(model, config.seed) if provider in ("local", "openai") else model
+
+
+class Loop:
+    def __init__(self, config: RunConfig, run_dir: Path, progress: Progress | None = None) -> None:
+        self.config, self.run_dir = config, run_dir
+        self.progress = progress or (lambda kind, info: None)
+        if not (config.agent_dir / "agent.toml").is_file():
+            raise InputError(f"{config.agent_dir}: no agent.toml (an agent directory needs one)")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.store = Store(run_dir / "run.sqlite")
+        self.runs = RunStore(self.store)
+        self._check_config()
+        suite = load_suite(config.suite)
+        self.tasks = list(suite.tasks[: config.limit] if config.limit else suite.tasks)
+        fractions = {"dev": (1 - config.sealed) / 2, "heldout": (1 - config.sealed) / 2}
+        if config.sealed:
+            fractions["sealed"] = config.sealed
+        self.splits = assign_splits([t.id for t in self.tasks], config.split_seed, fractions)
+        self.lineage = Lineage(run_dir / "agents")
+        budgets = {role: Budget(**limits) for role, limits in  # type: ignore[arg-type]
+                   config.budgets.items()}
+        self.broker = Broker(_model(config, self.tasks), self.store, budgets,
+                             concurrency=config.concurrency)
+        self.limits = Limits()
+
+    def _check_config(self) -> None:
+        stored = self.runs.config()
+        if not stored:
+            self.runs.set_config({"run": self.config.to_dict(),
+                                  "fingerprint": self.config.fingerprint()})
+            return
+        if stored.get("fingerprint") != self.config.fingerprint():
+            fields = self.config.differences(stored.get("run", {}))
+            raise InputError(f"{self.run_dir} holds a run made with a different config "
+                             f"(differs in: {', '.join(fields)}); refusing to resume it — use "
+                             "the same options, or a new --run-dir")
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> list[Row]:
+        label = f"run-{self.config.fingerprint()[:8]}-s{self.config.seed}"
+        with Judge(self.config.sandbox, workers=self.config.concurrency,
+                   timeout=self.config.judge_timeout, run_label=label) as judge:
+            self.judge, self.label = judge, label
+            if not self.runs.generations():
+                self._seed_generation()
+            for g in range(0, self.config.generations + 1):
+                known = {gen.generation: gen for gen in self.runs.generations()}
+                if g not in known:
+                    self._make_child(g)
+                    known = {gen.generation: gen for gen in self.runs.generations()}
+                if known[g].status == "created":
+                    self._evaluate(g, ("dev", "heldout"))
+                    self.runs.mark_evaluated(g)
+            self._evaluate_sealed()
+        return self.table()
+
+    def _seed_generation(self) -> None:
+        target = self.lineage.path(0)
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(self.config.agent_dir, target, ignore=IGNORE)
+        sha = self.lineage.commit(0, None, "generation 0: the seed agent")
+        self.runs.add_generation(0, None, "seed", sha, [], "created")
+
+    def _make_child(self, g: int) -> None:
+        gens = self.runs.generations()
+        scores = dev_scores([dict(r) for r in self.runs.results()])
+        children = {x.generation: sum(y.parent == x.generation for y in gens) for x in gens}
+        candidates = [Candidate(x.generation, scores.get(x.generation, 0.0),
+                                children[x.generation]) for x in gens if x.status == "evaluated"]
+        parent = choose_parent(self.config.strategy, candidates, seed=self.config.seed,
+                               generation=g)
+        parent_dir, child_dir = self.lineage.path(parent), self.lineage.path(g)
+        shutil.rmtree(child_dir, ignore_errors=True)  # what a killed attempt left
+        self.progress("improve", {"generation": g, "parent": parent})
+        status, reason, findings = self._improve(parent, parent_dir, child_dir, g)
+        if status == "ok":
+            findings += [f.to_dict() for f in audit(
+                parent_dir, child_dir, load_manifest(parent_dir),
+                forbidden_strings=self._forbidden())]
+            ok, why = validate_child(child_dir, smoke_task_view=self._smoke_task().view(),
+                                     broker=self.broker, generation=g,
+                                     backend=self.config.sandbox, limits=self.limits,
+                                     timeout=self.config.solve_timeout, run_label=self.label)
+            status, reason = ("ok", None) if ok else ("invalid", why)
+        if status != "ok":
+            shutil.rmtree(child_dir, ignore_errors=True)
+            self.runs.add_generation(g, parent, self.config.improver, None, findings,
+                                     "invalid", reason)
+            self.progress("invalid", {"generation": g, "reason": reason})
+            return
+        sha = self.lineage.commit(g, parent, f"generation {g}: {self.config.improver} "
+                                  f"improver on generation {parent}")
+        self.runs.add_generation(g, parent, self.config.improver, sha, findings, "created")
+
+    def _improve(self, parent: int, parent_dir: Path, child_dir: Path, g: int
+                 ) -> tuple[str, str | None, list[dict[str, Any]]]:
+        improver = self.config.improver
+        if improver == "noop":
+            shutil.copytree(parent_dir, child_dir, ignore=IGNORE)
+            return "ok", None, []
+        feedback = [{"task_id": r["task_id"], "status": r["status"], "detail": r["detail"]}
+                    for r in self.runs.results(parent) if r["split"] == "dev"]
+        improver_dir = self.config.agent_dir if improver == "fixed" else parent_dir
+        outcome = run_improve(parent_dir, child_dir, feedback, broker=self.broker, generation=g,
+                              backend=self.config.sandbox, limits=self.limits,
+                              timeout=self.config.improve_timeout, run_label=self.label,
+                              improver_dir=improver_dir)
+        findings = [f.to_dict() for f in outcome.events]
+        return outcome.status, (outcome.detail or None), findings
+
+    def _smoke_task(self) -> Task:
+        return next(t for t in self.tasks if self.splits[t.id] == "dev")
+
+    def _forbidden(self) -> list[str]:
+        """Held-out and sealed ids, prompts and every hidden test: must not enter an agent."""
+        hidden = [t for t in self.tasks if self.splits[t.id] != "dev"]
+        return ([t.id for t in hidden] + [t.prompt for t in hidden]
+                + [t.tests for t in self.tasks])
+
+    def _evaluate(self, g: int, splits: tuple[str, ...]) -> None:
+        done = self.runs.done(g)
+        todo = [(t, s) for t in self.tasks if self.splits[t.id] in splits
+                for s in range(self.config.samples) if (t.id, s) not in done]
+        self.progress("evaluate", {"generation": g, "todo": len(todo), "total": len(todo)})
+        agent_dir = self.lineage.path(g)
+        with ThreadPoolExecutor(self.config.concurrency) as pool:
+            for _ in pool.map(lambda ts: self._solve_and_judge(g, agent_dir, *ts), todo):
+                pass
+
+    def _solve_and_judge(self, g: int, agent_dir: Path, task: Task, sample: int) -> None:
+        outcome = run_solve(agent_dir, task.view(), broker=self.broker, generation=g,
+                            backend=self.config.sandbox, limits=self.limits,
+                            timeout=self.config.solve_timeout, run_label=self.label)
+        judge_s, judge_info, status, detail = 0.0, {}, outcome.status, outcome.detail
+        if outcome.status == "ok" and outcome.solution is not None:
+            verdict = self.judge.judge_many([Job(task, outcome.solution, sample)])[0]
+            status, detail, judge_s = verdict.status, verdict.detail, verdict.duration_s
+            judge_info = {"image_id": verdict.image_id, "runner_sha256": verdict.runner_sha256}
+        elif status == "ok":
+            status = "error"
+        self.runs.add_result(g, task.id, sample, self.splits[task.id], status, outcome.status,
+                             detail, outcome.solution, outcome.duration_s, judge_s, judge_info)
+        self.progress("result", {"generation": g, "task_id": task.id, "status": status})
+
+    def _evaluate_sealed(self) -> None:
+        if not any(s == "sealed" for s in self.splits.values()):
+            return
+        scores = dev_scores([dict(r) for r in self.runs.results()])
+        evaluated = [x.generation for x in self.runs.generations() if x.status == "evaluated"]
+        best = max(evaluated, key=lambda g: (scores.get(g, 0.0), g))
+        self._evaluate(best, ("sealed",))
+        self.runs.event("sealed", best)
+
+    # ------------------------------------------------------------------ summary
+    def table(self) -> list[Row]:
+        per: dict[int, dict[str, list[int]]] = {}
+        for r in self.runs.results():
+            entry = per.setdefault(r["generation"], {}).setdefault(r["split"], [0, 0])
+            entry[0] += r["status"] == "pass"
+            entry[1] += 1
+        return [Row(g.generation, g.status, g.parent, g.improver,
+                    {s: p / n for s, (p, n) in per.get(g.generation, {}).items()}, g.reason)
+                for g in self.runs.generations()]
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,102 @@
+"""The run's own tables: its config, its generations, their per-task results and events.
+
+Every write is one transaction: a result is either fully recorded or not at all, so a run
+killed at any moment resumes from exactly the work that was committed (DESIGN invariant 5).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from rsi_bench.store import Store, StoreError
+
+
+@dataclass(frozen=True)
+class Generation:
+    generation: int
+    parent: int | None
+    improver: str
+    status: str
+    reason: str | None
+    commit_sha: str | None
+    audit: list[dict[str, Any]]
+
+
+class RunStore:
+    """Typed access to a run's tables, over the shared ``Store``."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- config: written once; a resumed run must match it
+    def config(self) -> dict[str, Any]:
+        rows = self.store.read().execute("SELECT key, value_json FROM run_config").fetchall()
+        return {r["key"]: json.loads(r["value_json"]) for r in rows}
+
+    def set_config(self, config: dict[str, Any]) -> None:
+        with self.store.write() as db:
+            for key, value in config.items():
+                db.execute("INSERT INTO run_config (key, value_json) VALUES (?, ?)",
+                           (key, json.dumps(value, sort_keys=True)))
+
+    # -- generations
+    def add_generation(self, generation: int, parent: int | None, improver: str,
+                       commit_sha: str | None, audit: list[dict[str, Any]], status: str,
+                       reason: str | None = None) -> None:
+        with self.store.write() as db:
+            db.execute(
+                "INSERT INTO generations (generation, parent, improver, status, reason, "
+                "commit_sha, audit_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (generation, parent, improver, status, reason, commit_sha,
+                 json.dumps(audit, sort_keys=True), time.time()))
+
+    def mark_evaluated(self, generation: int) -> None:
+        with self.store.write() as db:
+            db.execute("UPDATE generations SET status = 'evaluated', evaluated_at = ? "
+                       "WHERE generation = ?", (time.time(), generation))
+
+    def generations(self) -> list[Generation]:
+        rows = self.store.read().execute(
+            "SELECT * FROM generations ORDER BY generation").fetchall()
+        return [Generation(r["generation"], r["parent"], r["improver"], r["status"],
+                           r["reason"], r["commit_sha"], json.loads(r["audit_json"]))
+                for r in rows]
+
+    # -- results
+    def add_result(self, generation: int, task_id: str, sample: int, split: str, status: str,
+                   solve_status: str, detail: str, solution: str | None, solve_s: float,
+                   judge_s: float, judge: dict[str, Any]) -> None:
+        with self.store.write() as db:
+            try:
+                db.execute(
+                    "INSERT INTO results (generation, task_id, sample, split, status, "
+                    "solve_status, detail, solution, solve_s, judge_s, judge_json, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (generation, task_id, sample, split, status, solve_status, detail,
+                     solution, solve_s, judge_s, json.dumps(judge, sort_keys=True), time.time()))
+            except sqlite3.IntegrityError as exc:
+                raise StoreError(f"result for generation {generation}, task {task_id}, sample "
+                                 f"{sample} is already recorded: resume would duplicate work"
+                                 ) from exc
+
+    def done(self, generation: int) -> set[tuple[str, int]]:
+        rows = self.store.read().execute(
+            "SELECT task_id, sample FROM results WHERE generation = ?", (generation,))
+        return {(r["task_id"], r["sample"]) for r in rows}
+
+    def results(self, generation: int | None = None) -> list[sqlite3.Row]:
+        sql = "SELECT * FROM results"
+        args: tuple[Any, ...] = ()
+        if generation is not None:
+            sql, args = sql + " WHERE generation = ?", (generation,)
+        return self.store.read().execute(sql + " ORDER BY generation, task_id, sample",
+                                         args).fetchall()
+
+    def event(self, kind: str, generation: int | None = None, **detail: Any) -> None:
+        with self.store.write() as db:
+            db.execute("INSERT INTO events (at, kind, generation, detail_json) VALUES (?, ?, ?, ?)",
+                       (time.time(), kind, generation, json.dumps(detail, sort_keys=True)))
