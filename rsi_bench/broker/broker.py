@@ -1,0 +1,175 @@
+"""The broker: the one way from an agent to a model.
+
+Per call, in this order: validate the request; answer from the content-addressed cache if the
+same request (same model, messages and params) was answered before, in this run or a resumed
+one; else reserve the role's budget (a refusal is recorded and raised); wait for a concurrency
+slot; call the model; commit the call to the store; only then return the answer. Failures are
+recorded too. API keys are redacted from every request, answer and error that is recorded or
+raised.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from rsi_bench.broker.budget import (
+    Budget,
+    Ledger,
+    Spent,
+    estimate_input_tokens,
+    worst_case_usd,
+)
+from rsi_bench.models.base import (
+    BadRequest,
+    BudgetExceeded,
+    CallContext,
+    Completion,
+    ContextualModel,
+    Message,
+    Model,
+    ModelError,
+    request_hash,
+    validate_messages,
+)
+from rsi_bench.models.pricing import FREE, Price, price_for
+from rsi_bench.models.secrets import Redactor
+from rsi_bench.store import Store
+from rsi_bench.store.model_calls import CallRecord, find_answer, record_call, usage_by_role
+
+ROLES = ("solve", "improve")
+DEFAULT_MAX_TOKENS = 4096
+
+
+@dataclass(frozen=True)
+class BrokerAnswer:
+    completion: Completion
+    cache_hit: bool
+    call_id: int
+
+
+class Broker:
+    def __init__(self, model: Model, store: Store, budgets: Mapping[str, Budget] | None = None,
+                 *, concurrency: int = 4, cache: bool = True,
+                 prices: Mapping[str, Price | Mapping[str, Any]] | None = None) -> None:
+        self.model = model
+        self.store = store
+        self.cache = cache
+        self.budgets = dict(budgets or {})
+        unknown = set(self.budgets) - set(ROLES)
+        if unknown:
+            raise ModelError(f"budgets for unknown role(s) {sorted(unknown)}; roles: {ROLES}")
+        self.price = self._price(prices)
+        previous = {r: Spent(int(u["calls"]), int(u["tokens"]), float(u["usd"]))
+                    for r, u in usage_by_role(store).items()}
+        self.ledger = Ledger(self.budgets, previous)  # a resumed run keeps what it spent
+        self.redactor = Redactor(getattr(model, "secrets", lambda: [])())
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self._answers: dict[str, dict[str, Any]] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def _price(self, overrides: Mapping[str, Price | Mapping[str, Any]] | None) -> Price:
+        if getattr(self.model, "free", False) or self.model.name.split("/")[0] in (
+                "simulated", "local"):
+            return FREE
+        price = price_for(self.model.name, overrides)
+        if price is not None:
+            return price
+        if any(b.usd is not None for b in self.budgets.values()):
+            raise ModelError(f"no price is known for {self.model.name}, so a USD budget cannot "
+                             "be enforced: add its price to the price overrides")
+        return FREE
+
+    def _max_tokens(self, params: Mapping[str, Any]) -> int:
+        value = params.get("max_tokens", getattr(self.model, "max_tokens", DEFAULT_MAX_TOKENS))
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise BadRequest("params.max_tokens must be a positive integer")
+        return value
+
+    def _lock_for(self, digest: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(digest, threading.Lock())
+
+    def _record(self, context: CallContext, digest: str, request: dict[str, Any], status: str,
+                completion: dict[str, Any] | None = None, error: Exception | None = None,
+                cache_hit: bool = False) -> int:
+        return record_call(self.store, CallRecord(
+            role=context.role, model=self.model.name, request_hash=digest,
+            request=self.redactor.deep(request), status=status,
+            generation=context.generation, task_id=context.task_id, completion=completion,
+            error_type=type(error).__name__ if error else None,
+            error_message=self.redactor.text(str(error)) if error else None,
+            cache_hit=cache_hit))
+
+    def complete(self, role: str, messages: Sequence[Message], params: Mapping[str, Any],
+                 *, task_id: str | None = None, generation: int | None = None) -> BrokerAnswer:
+        if role not in ROLES:
+            raise BadRequest(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        checked = validate_messages(list(messages))
+        params = dict(params)
+        context = CallContext(role, task_id, generation)
+        digest = request_hash(self.model.name, checked, params)
+        request = {"model": self.model.name, "messages": checked, "params": params}
+        # one request at a time per hash, so a duplicate waits and becomes a cache hit
+        with self._lock_for(digest) if self.cache else _NoLock():
+            cached = self._cached(digest) if self.cache else None
+            if cached is not None:
+                call_id = self._record(context, digest, request, "ok", cached, cache_hit=True)
+                return BrokerAnswer(Completion.from_dict(cached), True, call_id)
+            return self._call(context, digest, request, checked, params)
+
+    def _cached(self, digest: str) -> dict[str, Any] | None:
+        found = self._answers.get(digest)
+        if found is None:
+            found = find_answer(self.store, digest)
+            if found is not None:
+                self._answers[digest] = found
+        return found
+
+    def _call(self, context: CallContext, digest: str, request: dict[str, Any],
+              messages: list[Message], params: dict[str, Any]) -> BrokerAnswer:
+        chars = sum(len(m["content"]) for m in messages)
+        tokens = estimate_input_tokens(chars) + self._max_tokens(params)
+        usd = worst_case_usd(self.price, estimate_input_tokens(chars), self._max_tokens(params))
+        try:
+            reservation = self.ledger.reserve(context.role, tokens, usd)
+        except BudgetExceeded as exc:
+            self._record(context, digest, request, "refused", error=exc)
+            raise
+        try:
+            with self._slots:
+                if isinstance(self.model, ContextualModel):
+                    completion = self.model.complete_in_context(messages, context, **params)
+                else:
+                    completion = self.model.complete(messages, **params)
+        except Exception as exc:
+            self.ledger.settle(reservation, 0, 0.0)
+            error = exc if isinstance(exc, ModelError) else ModelError(
+                f"{type(exc).__name__}: {exc}")
+            self._record(context, digest, request, "error", error=error)
+            raise self._redacted(error) from None
+        answer = self.redactor.deep(completion.to_dict())
+        self.ledger.settle(reservation, completion.usage.total_tokens,
+                           completion.cost_usd or 0.0)
+        call_id = self._record(context, digest, request, "ok", answer)
+        if self.cache:
+            self._answers[digest] = answer
+        return BrokerAnswer(Completion.from_dict(answer), False, call_id)
+
+    def _redacted(self, error: ModelError) -> ModelError:
+        """The same error type, its message with any key masked."""
+        safe = copy.copy(error)
+        safe.args = (self.redactor.text(str(error)),)
+        return safe
+
+
+class _NoLock:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None

@@ -1,0 +1,103 @@
+"""The run's SQLite store: one file, WAL mode, one writer at a time, versioned schema.
+
+Writes go through ``Store.write()``, which holds the store's writer lock and commits (or rolls
+back) a transaction; when it returns, the data is on disk. Reads use a connection per thread,
+which WAL lets run alongside the writer.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rsi_bench.errors import RsiBenchError
+from rsi_bench.store.migrations import MIGRATIONS
+
+
+class StoreError(RsiBenchError):
+    pass
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    db = sqlite3.connect(str(path), timeout=30.0, isolation_level=None,
+                         check_same_thread=False)
+    db.row_factory = sqlite3.Row
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")  # a committed call survives a power cut
+    db.execute("PRAGMA foreign_keys=ON")
+    db.execute("PRAGMA busy_timeout=30000")
+    return db
+
+
+def migrate(db: sqlite3.Connection, path: str | Path = "") -> int:
+    """Apply pending migrations; return the schema version."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = db.execute("SELECT version FROM schema_version").fetchone()
+        version = row[0] if row else 0
+        if row is None:
+            db.execute("INSERT INTO schema_version (version) VALUES (0)")
+        if version > len(MIGRATIONS):
+            raise StoreError(f"store {path} has schema version {version}, newer than this "
+                             f"rsi-bench knows ({len(MIGRATIONS)}): upgrade rsi-bench")
+        for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+            migration(db)
+            db.execute("UPDATE schema_version SET version = ?", (number,))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return len(MIGRATIONS)
+
+
+class Store:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.parent.is_dir():
+            raise StoreError(f"cannot create store {self.path}: {self.path.parent} "
+                             "is not a directory")
+        self._writer = connect(self.path)
+        try:
+            self.version = migrate(self._writer, self.path)
+        except BaseException:
+            self._writer.close()
+            raise
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._writer
+            except BaseException:
+                self._writer.execute("ROLLBACK")
+                raise
+            self._writer.execute("COMMIT")
+
+    def read(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = connect(self.path)
+            with self._lock:
+                self._readers.append(db)
+        return db
+
+    def close(self) -> None:
+        with self._lock:
+            for db in self._readers:
+                db.close()
+            self._readers.clear()
+            self._writer.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,88 @@
+"""Schema migrations: an ordered list of small functions, applied once each, in order.
+
+Never edit a migration that has shipped; append a new one. ``schema_version`` holds the number
+of migrations applied, so a store written by an older rsi-bench is upgraded on open, and one
+written by a newer rsi-bench is refused rather than misread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def m001_model_calls(db: sqlite3.Connection) -> None:
+    db.execute("""
+        CREATE TABLE model_calls (
+            id INTEGER PRIMARY KEY,
+            created_at REAL NOT NULL,
+            role TEXT NOT NULL,
+            generation INTEGER,
+            task_id TEXT,
+            model TEXT NOT NULL,
+            request_hash TEXT NOT NULL,
+            request_json TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('ok', 'refused', 'error')),
+            error_type TEXT,
+            error_message TEXT,
+            completion_json TEXT,
+            model_id TEXT,
+            input_tokens INTEGER NOT NULL DEFAULT 0,
+            output_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_read_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_usd REAL,
+            latency_s REAL,
+            cache_hit INTEGER NOT NULL DEFAULT 0
+        )""")
+    db.execute("CREATE INDEX model_calls_hash ON model_calls (request_hash, status)")
+    db.execute("CREATE INDEX model_calls_role ON model_calls (role, generation)")
+
+
+def m002_runs(db: sqlite3.Connection) -> None:
+    db.execute("""
+        CREATE TABLE run_config (
+            key TEXT PRIMARY KEY,
+            value_json TEXT NOT NULL
+        )""")
+    db.execute("""
+        CREATE TABLE generations (
+            generation INTEGER PRIMARY KEY,
+            parent INTEGER,
+            improver TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('created', 'invalid', 'evaluated')),
+            reason TEXT,
+            commit_sha TEXT,
+            audit_json TEXT NOT NULL DEFAULT '[]',
+            created_at REAL NOT NULL,
+            evaluated_at REAL
+        )""")
+    db.execute("""
+        CREATE TABLE results (
+            generation INTEGER NOT NULL REFERENCES generations (generation),
+            task_id TEXT NOT NULL,
+            sample INTEGER NOT NULL DEFAULT 0,
+            split TEXT NOT NULL,
+            status TEXT NOT NULL,
+            solve_status TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '',
+            solution TEXT,
+            solve_s REAL NOT NULL DEFAULT 0,
+            judge_s REAL NOT NULL DEFAULT 0,
+            judge_json TEXT NOT NULL DEFAULT '{}',
+            created_at REAL NOT NULL,
+            PRIMARY KEY (generation, task_id, sample)
+        )""")
+    db.execute("""
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            kind TEXT NOT NULL,
+            generation INTEGER,
+            detail_json TEXT NOT NULL DEFAULT '{}'
+        )""")
+
+
+MIGRATIONS: list[Migration] = [m001_model_calls, m002_runs]

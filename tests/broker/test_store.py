@@ -1,0 +1,78 @@
+"""The run store: versioned migrations, WAL, and the model_calls table."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from rsi_bench.store import Store, StoreError, migrations
+from rsi_bench.store.model_calls import CallRecord, export_jsonl, iter_calls, record_call
+
+
+def call(n: int, status: str = "ok") -> CallRecord:
+    completion = {"text": f"answer {n}", "stop_reason": "stop", "cost_usd": 0.5,
+                  "latency_s": 0.1, "model_id": "openai/gpt-4o",
+                  "usage": {"input_tokens": 3, "output_tokens": 4, "cache_read_tokens": 0,
+                            "cache_write_tokens": 0}} if status == "ok" else None
+    return CallRecord(role="solve", model="openai/gpt-4o", request_hash=f"h{n}",
+                      request={"messages": [{"role": "user", "content": f"q{n}"}]},
+                      status=status, task_id="t", generation=1, completion=completion)
+
+
+def test_migrations_run_once_and_the_store_uses_wal(tmp_path: Path) -> None:
+    path = tmp_path / "run.sqlite"
+    with Store(path) as store:
+        assert store.version == len(migrations.MIGRATIONS)
+        record_call(store, call(1))
+    with Store(path) as again:  # reopening applies nothing twice and keeps the data
+        assert [c.request_hash for c in iter_calls(again)] == ["h1"]
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("SELECT version FROM schema_version").fetchall() == [
+        (len(migrations.MIGRATIONS),)]
+
+
+def test_a_newer_store_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "run.sqlite"
+    Store(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE schema_version SET version = 99")
+    with pytest.raises(StoreError, match="schema version 99, newer than"):
+        Store(path)
+
+
+def test_a_failed_migration_changes_nothing(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(db: sqlite3.Connection) -> None:
+        db.execute("CREATE TABLE half_done (x INTEGER)")
+        raise RuntimeError("migration bug")
+
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, broken])
+    import rsi_bench.store as store_module
+
+    monkeypatch.setattr(store_module, "MIGRATIONS", migrations.MIGRATIONS)
+    with pytest.raises(RuntimeError):
+        Store(tmp_path / "run.sqlite")
+    db = sqlite3.connect(tmp_path / "run.sqlite")
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "half_done" not in tables and "model_calls" not in tables
+
+
+def test_calls_round_trip_and_export(tmp_path: Path) -> None:
+    with Store(tmp_path / "run.sqlite") as store:
+        for n, status in ((1, "ok"), (2, "refused"), (3, "ok")):
+            record_call(store, call(n, status))
+        calls = list(iter_calls(store))
+        lines = [json.loads(line) for line in export_jsonl(store)]
+    assert [c.status for c in calls] == ["ok", "refused", "ok"]
+    assert calls[0].completion is not None and calls[0].completion["text"] == "answer 1"
+    assert [line["request_hash"] for line in lines] == ["h1", "h3"]
+    assert lines[0]["schema_version"] == 1 and lines[0]["completion"]["usage"]["output_tokens"] == 4
+
+
+def test_a_store_in_a_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="is not a directory"):
+        Store(tmp_path / "no" / "run.sqlite")

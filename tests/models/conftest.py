@@ -1,0 +1,21 @@
+"""Model tests never reach a real provider: keys are removed from the environment and the SDKs'
+default endpoints are pointed at a closed loopback port."""
+
+from __future__ import annotations
+
+import pytest
+
+from rsi_bench.models.secrets import SECRET_ENV_VARS
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "local_model: needs the assembled local GGUF model (skipped without it)")
+
+
+@pytest.fixture(autouse=True)
+def no_real_provider(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in SECRET_ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
