@@ -244,15 +244,15 @@ def sandbox_cleanup(run_label: str | None) -> None:
                                                          else ""))
 
 
-def _register_optional_groups() -> None:
-    try:
-        from rsi_bench.models.cli import models
-    except ImportError:
-        return
+def _register_commands() -> None:
+    from rsi_bench.loop.cli import run
+    from rsi_bench.models.cli import models
+
     cli.add_command(models)
+    cli.add_command(run)
 
 
-_register_optional_groups()
+_register_commands()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,6 +5,8 @@ command on the same run directory resumes exactly where it stopped.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +26,7 @@ from rsi_bench.loop.lineage import Lineage
 from rsi_bench.loop.strategy import Candidate, choose_parent, dev_scores
 from rsi_bench.models import get_model
 from rsi_bench.sandbox import Limits
+from rsi_bench.sandbox.admin import cleanup
 from rsi_bench.store import Store
 from rsi_bench.store.runs import RunStore
 from rsi_bench.tasks import load_suite
@@ -44,29 +47,40 @@ class Row:
     reason: str | None
 
 
-class SeededModel:
-    """Adds the loop seed to requests of models that sample, so seeds are independent runs."""
+SEEDED_PROVIDERS = ("simulated", "local", "openai")  # models that take a sampling seed
 
-    def __init__(self, model: Any, seed: int) -> None:
-        self._model, self._seed = model, seed
-        self.name = model.name
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._model, name)
+def sampling_seed(loop_seed: int, generation: int | None) -> int:
+    digest = hashlib.sha256(f"rsi-bench:{loop_seed}:{generation}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") >> 1
 
-    def complete(self, messages: Any, **params: Any) -> Any:
-        params.setdefault("seed", self._seed)
-        return self._model.complete(messages, **params)
+
+class LoopBroker(Broker):
+    """Gives every generation its own sampling seed, derived from the loop seed.
+
+    Without it, an identical copy of an agent (the ``noop`` control) would send identical
+    requests and get the cached answers of its parent: no sampling noise at all, which is the
+    very thing the control measures. Within one generation the seed is fixed, so a resumed run
+    gets cache hits instead of paying again.
+    """
+
+    def __init__(self, *args: Any, loop_seed: int, seeded: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.loop_seed, self.seeded = loop_seed, seeded
+
+    def complete(self, role: str, messages: Any, params: Any, *, task_id: str | None = None,
+                 generation: int | None = None) -> Any:
+        if self.seeded:
+            params = {"seed": sampling_seed(self.loop_seed, generation), **dict(params)}
+        return super().complete(role, messages, params, task_id=task_id, generation=generation)
 
 
 def _model(config: RunConfig, tasks: list[Task]) -> Any:
-    provider = config.model.split("/", 1)[0]
-    if provider == "simulated":
+    if config.model.split("/", 1)[0] == "simulated":
         from rsi_bench.models.simulated import sim_tasks
 
-        return SeededModel(get_model("simulated", tasks=sim_tasks(tasks)), config.seed)
-    model = get_model(config.model)
-    return SeededModel(model, config.seed) if provider in ("local", "openai") else model
+        return get_model("simulated", tasks=sim_tasks(tasks))
+    return get_model(config.model)
 
 
 class Loop:
@@ -76,6 +90,11 @@ class Loop:
         if not (config.agent_dir / "agent.toml").is_file():
             raise InputError(f"{config.agent_dir}: no agent.toml (an agent directory needs one)")
         run_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = (run_dir / ".lock").open("w")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(f"{run_dir} is in use by another rsi-bench run") from None
         self.store = Store(run_dir / "run.sqlite")
         self.runs = RunStore(self.store)
         self._check_config()
@@ -88,8 +107,9 @@ class Loop:
         self.lineage = Lineage(run_dir / "agents")
         budgets = {role: Budget(**limits) for role, limits in  # type: ignore[arg-type]
                    config.budgets.items()}
-        self.broker = Broker(_model(config, self.tasks), self.store, budgets,
-                             concurrency=config.concurrency)
+        self.broker = LoopBroker(_model(config, self.tasks), self.store, budgets,
+                                 concurrency=config.concurrency, loop_seed=config.seed,
+                                 seeded=config.model.split("/", 1)[0] in SEEDED_PROVIDERS)
         self.limits = Limits()
 
     def _check_config(self) -> None:
@@ -107,6 +127,8 @@ class Loop:
     # ------------------------------------------------------------------ the loop
     def run(self) -> list[Row]:
         label = f"run-{self.config.fingerprint()[:8]}-s{self.config.seed}"
+        if self.config.sandbox == "docker":
+            cleanup(label)  # containers a killed attempt of this run left behind
         with Judge(self.config.sandbox, workers=self.config.concurrency,
                    timeout=self.config.judge_timeout, run_label=label) as judge:
             self.judge, self.label = judge, label
@@ -233,3 +255,4 @@ class Loop:
 
     def close(self) -> None:
         self.store.close()
+        self._lock.close()

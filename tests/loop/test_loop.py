@@ -1,0 +1,146 @@
+"""The self-improvement loop end to end, through the CLI, in Docker, with the simulated model."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sandboxes import require_backend
+
+from rsi_bench.tasks import load_suite
+
+pytestmark = pytest.mark.docker
+
+BASE = ["--model", "simulated", "--suite", "rsi-core", "--limit", "8", "--concurrency", "2"]
+
+
+def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "rsi_bench.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, env=os.environ.copy())
+
+
+def store_rows(run_dir: Path) -> dict[str, list[tuple[object, ...]]]:
+    """The store's content without timestamps, latencies and row ids."""
+    with sqlite3.connect(run_dir / "run.sqlite") as db:
+        return {
+            "generations": db.execute(
+                "SELECT generation, parent, improver, status, reason, commit_sha, audit_json "
+                "FROM generations ORDER BY generation").fetchall(),
+            "results": db.execute(
+                "SELECT generation, task_id, sample, split, status, solve_status, detail, "
+                "solution FROM results ORDER BY generation, task_id, sample").fetchall(),
+            # what was paid for: every call that reached the model, once each
+            "paid_calls": sorted(db.execute(
+                "SELECT role, generation, task_id, request_hash, status, completion_json "
+                "FROM model_calls WHERE cache_hit = 0").fetchall()),
+        }
+
+
+def test_self_run_end_to_end_with_real_diffs(tmp_path: Path) -> None:
+    require_backend("docker")
+    run_dir = tmp_path / "run"
+    done = cli("run", *BASE, "--generations", "5", "--improver", "self", "--seed", "3",
+               "--run-dir", str(run_dir))
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = store_rows(run_dir)
+    assert [g[0] for g in rows["generations"]] == [0, 1, 2, 3, 4, 5]
+    evaluated = [g for g in rows["generations"] if g[3] == "evaluated"]
+    assert len(evaluated) >= 2
+    assert len(rows["results"]) == 8 * len(evaluated)
+    # The lineage is a git history: a commit per valid generation, parented on its parent.
+    agents = run_dir / "agents"
+    changed = set()
+    for g, parent, _imp, status, _r, sha, _a in rows["generations"][1:]:
+        if status != "evaluated":
+            continue
+        log = subprocess.run(["git", "-C", str(agents), "log", "--format=%H", sha],
+                             capture_output=True, text=True, check=True).stdout.split()
+        assert log[0] == sha and len(log) >= 2
+        diff = subprocess.run(["git", "-C", str(agents), "diff", "--name-only",
+                               f"refs/generations/g{parent:04d}", sha],
+                              capture_output=True, text=True, check=True).stdout.split()
+        changed.update(diff)
+    assert changed & {"agent.py", "prompts/solve.md", "prompts/improve.md"}
+    assert "gen  parent" in done.stdout and str(run_dir) in done.stdout
+
+
+def test_leakage_scan_finds_no_held_out_task_in_any_request(tmp_path: Path) -> None:
+    require_backend("docker")
+    run_dir = tmp_path / "run"
+    assert cli("run", *BASE, "--generations", "2", "--sealed", "0.25",
+               "--run-dir", str(run_dir)).returncode == 0
+    tasks = {t.id: t for t in list(load_suite("rsi-core"))[:8]}
+    with sqlite3.connect(run_dir / "run.sqlite") as db:
+        splits = dict(db.execute("SELECT DISTINCT task_id, split FROM results"))
+        calls = db.execute("SELECT role, task_id, request_json FROM model_calls").fetchall()
+    hidden = [t for t in tasks.values() if splits.get(t.id) != "dev"]
+    assert hidden and calls
+    for role, task_id, request in calls:
+        for task in tasks.values():
+            assert task.tests.strip() not in request  # hidden tests: never, anywhere
+        for task in hidden:
+            if role == "solve" and task_id == task.id:
+                continue  # solving a held-out task shows its own prompt, in its own container
+            assert task.id not in request, (role, task_id, task.id)
+            assert task.prompt.strip() not in request, (role, task_id, task.id)
+
+
+def test_kill_and_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
+    require_backend("docker")
+    args = [*BASE, "--generations", "3", "--improver", "self", "--seed", "5"]
+    reference = tmp_path / "reference"
+    assert cli("run", *args, "--run-dir", str(reference)).returncode == 0
+    killed = tmp_path / "killed"
+    rng = random.Random(11)
+    kills = 0
+    for _ in range(4):
+        proc = subprocess.Popen([sys.executable, "-m", "rsi_bench.cli", "run", *args,
+                                 "--run-dir", str(killed)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(1.0, 6.0))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+    assert kills >= 2
+    done = cli("run", *args, "--run-dir", str(killed))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert store_rows(killed) == store_rows(reference)
+    leftovers = subprocess.run(["docker", "ps", "-aq", "--filter", "label=rsi-bench"],
+                               capture_output=True, text=True).stdout.split()
+    assert leftovers == []
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--suite", "no-such-suite"], "no-such-suite"),
+    (["--model", "nosuch/model"], "nosuch"),
+    (["--improver", "magic"], "magic"),
+    (["--strategy", "magic"], "magic"),
+])
+def test_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], says: str) -> None:
+    done = cli("run", "--model", "simulated", *args, "--run-dir", str(tmp_path / "r"))
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert says in done.stderr
+
+
+def test_agent_without_manifest_and_foreign_run_dir(tmp_path: Path) -> None:
+    require_backend("docker")
+    (tmp_path / "agent").mkdir()
+    done = cli("run", *BASE, "--agent", str(tmp_path / "agent"), "--run-dir",
+               str(tmp_path / "a"))
+    assert done.returncode != 0 and "agent.toml" in done.stderr and "Traceback" not in done.stderr
+    run_dir = tmp_path / "r"
+    assert cli("run", *BASE, "--generations", "0", "--run-dir", str(run_dir)).returncode == 0
+    other = cli("run", *BASE, "--generations", "0", "--seed", "9", "--run-dir", str(run_dir))
+    assert other.returncode != 0 and "different config" in other.stderr
+    assert "seed" in other.stderr and len(other.stderr.strip().splitlines()) == 1
+    summary = json.dumps(store_rows(run_dir)["generations"])
+    assert "evaluated" in summary
