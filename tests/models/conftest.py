@@ -8,11 +8,6 @@ import pytest
 from rsi_bench.models.secrets import SECRET_ENV_VARS
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "local_model: needs the assembled local GGUF model (skipped without it)")
-
-
 @pytest.fixture(autouse=True)
 def no_real_provider(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in SECRET_ENV_VARS:
