@@ -73,6 +73,9 @@ class _Reporter:
 @click.option("--samples", type=int, help="samples per task")
 @click.option("--concurrency", type=int, help="parallel solves (and judge workers)")
 @click.option("--sandbox", type=click.Choice(["docker"]), help="where agents run")
+@click.option("--solve-timeout", type=float, help="seconds per solve (also bounds validation)")
+@click.option("--improve-timeout", type=float, help="seconds per improve")
+@click.option("--judge-timeout", type=float, help="seconds per solution in the judge")
 @click.option("--budget", "budgets", multiple=True, help="ROLE:KIND=N, e.g. solve:calls=500")
 @click.option("--agent", type=click.Path(path_type=Path), help="generation 0's directory")
 @click.option("--run-dir", type=click.Path(path_type=Path), default=Path("runs/latest"),
