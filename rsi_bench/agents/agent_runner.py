@@ -134,6 +134,10 @@ def _child(mode: str, job: dict, result_fd: int, log_fd: int) -> None:  # type: 
     os.setgid(uid)
     os.setuid(uid)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    # Bound the agent's processes well below the container's pids limit, so a fork bomb can
+    # neither starve the runner of pids nor bury it under runnable processes.
+    nproc = int(job.get("nproc", 64))
+    resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
     if job.get("memory_mb"):
         size = int(job["memory_mb"]) << 20
         resource.setrlimit(resource.RLIMIT_AS, (size, size))
