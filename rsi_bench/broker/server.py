@@ -106,6 +106,9 @@ class _Handler(socketserver.StreamRequestHandler):
         return CallContext(role, task_id, generation)
 
 
+POLL_S = 0.02
+
+
 class BrokerServer:
     """``with BrokerServer(broker, path) as server:`` serves until the block ends."""
 
@@ -117,7 +120,8 @@ class BrokerServer:
         self._server.broker = broker
         self._server.identity = identity
         os.chmod(self.path, mode)
-        self._thread = threading.Thread(target=self._server.serve_forever,
+        # serve_forever polls for shutdown: its default 0.5 s would be paid by every container
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(POLL_S,),
                                         name=f"broker:{self.path.name}", daemon=True)
 
     def start(self) -> BrokerServer:

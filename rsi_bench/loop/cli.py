@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from rsi_bench.errors import InputError
 from rsi_bench.loop.config import IMPROVERS, RunConfig, load_toml
@@ -34,28 +45,111 @@ def _budgets(values: tuple[str, ...]) -> dict[str, dict[str, float]]:
 
 
 class _Reporter:
-    def __init__(self, seed: int) -> None:
-        self.seed, self.start = seed, time.monotonic()
-        self.total = self.done = self.passed = 0
+    """Live progress of one loop seed: a bar over every solve of the run, with the current
+    generation's dev and held-out pass rates, the dollars spent, and the time left.
 
+    On a terminal it is a rich progress bar; otherwise (logs, CI) a line per quarter of each
+    generation, so a log still shows score, cost and ETA without control characters.
+    """
+
+    def __init__(self, seed: int, *, live: bool | None = None) -> None:
+        self.seed, self.start = seed, time.monotonic()
+        self.live = sys.stderr.isatty() if live is None else live
+        self.total = self.done = self.at_start = 0
+        self.gen_total = self.gen_done = 0
+        self.generation: int | None = None
+        self.passed: dict[str, list[int]] = {}
+        self.cost = 0.0
+        self.bar: Progress | None = None
+        self.task_id: TaskID | None = None
+
+    # -- what the loop reports
     def __call__(self, kind: str, info: dict[str, Any]) -> None:
         g = info.get("generation")
-        if kind == "evaluate":
-            self.total, self.done, self.passed = info["todo"], 0, 0
-            if self.total:
-                click.echo(f"[seed {self.seed}] generation {g}: solving {self.total} tasks",
-                           err=True)
+        if kind == "start":
+            self.total, self.done, self.at_start = info["total"], info["done"], info["done"]
+            self.cost = info["cost_usd"]
+            if self.live:
+                self._start_bar()
+        elif kind == "evaluate":
+            self.generation, self.gen_total, self.gen_done = g, info["todo"], 0
+            self.passed = {}
+            if self.gen_total:
+                self._say(f"generation {g}: solving {self.gen_total} tasks")
         elif kind == "result":
             self.done += 1
-            self.passed += info["status"] == "pass"
-            if self.done == self.total or self.done % max(1, self.total // 4) == 0:
-                click.echo(f"[seed {self.seed}] generation {g}: {self.done}/{self.total}, "
-                           f"{self.passed} pass, {time.monotonic() - self.start:.0f} s", err=True)
+            self.gen_done += 1
+            self.cost = info.get("cost_usd", self.cost)
+            entry = self.passed.setdefault(info.get("split", "?"), [0, 0])
+            entry[0] += info["status"] == "pass"
+            entry[1] += 1
+            if not self.live and (self.gen_done == self.gen_total
+                                  or self.gen_done % max(1, self.gen_total // 4) == 0):
+                self._say(f"generation {g}: {self.gen_done}/{self.gen_total}, {self._scores()}, "
+                          f"{self._money()}, {self._times()}")
         elif kind == "improve":
-            click.echo(f"[seed {self.seed}] generation {g}: improving generation "
-                       f"{info['parent']}", err=True)
+            self._say(f"generation {g}: improving generation {info['parent']}")
         elif kind == "invalid":
-            click.echo(f"[seed {self.seed}] generation {g}: invalid: {info['reason']}", err=True)
+            self.done += info.get("skipped", 0)
+            self._say(f"generation {g}: invalid: {info['reason']}")
+        self._refresh()
+
+    # -- rendering
+    def _scores(self) -> str:
+        parts = [f"{split} {p}/{n}" for split, (p, n) in sorted(self.passed.items())]
+        return " ".join(parts) or "no results yet"
+
+    def _money(self) -> str:
+        return f"${self.cost:.2f} spent"
+
+    def _eta(self) -> float | None:
+        worked = self.done - self.at_start
+        if worked <= 0 or self.done >= self.total:
+            return None
+        return (time.monotonic() - self.start) / worked * (self.total - self.done)
+
+    def _times(self) -> str:
+        eta = self._eta()
+        left = "" if eta is None else f", about {_duration(eta)} left"
+        return f"{_duration(time.monotonic() - self.start)} elapsed{left}"
+
+    def _say(self, text: str) -> None:
+        line = f"[seed {self.seed}] {text}"
+        if self.bar is not None:
+            self.bar.console.print(line, highlight=False)
+        else:
+            click.echo(line, err=True)
+
+    def _start_bar(self) -> None:
+        self.bar = Progress(TextColumn("[bold]seed {task.fields[seed]}[/] {task.description}"),
+                            BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[scores]}"), TextColumn("{task.fields[cost]}"),
+                            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                            console=Console(stderr=True), transient=False)
+        self.bar.start()
+        self.task_id = self.bar.add_task("starting", total=self.total, completed=self.done,
+                                         seed=self.seed, scores="", cost=self._money())
+
+    def _refresh(self) -> None:
+        if self.bar is None or self.task_id is None:
+            return
+        where = "" if self.generation is None else f"gen {self.generation}"
+        self.bar.update(self.task_id, completed=self.done, description=where,
+                        scores=self._scores() if self.passed else "", cost=self._money())
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 @click.command()
@@ -101,10 +195,12 @@ def run(config_file: Path | None, seeds: tuple[int, ...], budgets: tuple[str, ..
     config = RunConfig(**{k: v for k, v in values.items() if k in known})
     for seed in seeds:
         seed_dir = run_dir / f"seed-{seed}" if len(seeds) > 1 else run_dir
-        loop = Loop(RunConfig(**{**config.__dict__, "seed": seed}), seed_dir, _Reporter(seed))
+        reporter = _Reporter(seed)
+        loop = Loop(RunConfig(**{**config.__dict__, "seed": seed}), seed_dir, reporter)
         try:
             rows = loop.run()
         finally:
+            reporter.close()
             loop.close()
         click.echo(f"\nseed {seed}: {seed_dir}")
         click.echo("gen  parent  improver  status     dev     heldout  sealed")

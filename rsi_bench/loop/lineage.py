@@ -29,7 +29,7 @@ def gen_name(generation: int) -> str:
 
 class Lineage:
     def __init__(self, root: Path) -> None:
-        self.root = root
+        self.root = root.resolve()  # git runs with -C elsewhere: relative paths would break
         if shutil.which("git") is None:
             raise RsiBenchError("git is needed to record agent lineage: install git")
         root.mkdir(parents=True, exist_ok=True)

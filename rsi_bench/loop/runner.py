@@ -85,7 +85,8 @@ def _model(config: RunConfig, tasks: list[Task]) -> Any:
 
 class Loop:
     def __init__(self, config: RunConfig, run_dir: Path, progress: Progress | None = None) -> None:
-        self.config, self.run_dir = config, run_dir
+        self.config, self.run_dir = config, run_dir.resolve()
+        run_dir = self.run_dir
         self.progress = progress or (lambda kind, info: None)
         if not (config.agent_dir / "agent.toml").is_file():
             raise InputError(f"{config.agent_dir}: no agent.toml (an agent directory needs one)")
@@ -107,9 +108,12 @@ class Loop:
         self.lineage = Lineage(run_dir / "agents")
         budgets = {role: Budget(**limits) for role, limits in  # type: ignore[arg-type]
                    config.budgets.items()}
-        self.broker = LoopBroker(_model(config, self.tasks), self.store, budgets,
-                                 concurrency=config.concurrency, loop_seed=config.seed,
-                                 seeded=config.model.split("/", 1)[0] in SEEDED_PROVIDERS)
+        model = _model(config, self.tasks)
+        # a replay model reports the recorded model's name: seeding follows it, so replayed
+        # requests hash exactly as they did when they were recorded
+        self.broker = LoopBroker(model, self.store, budgets, concurrency=config.concurrency,
+                                 loop_seed=config.seed,
+                                 seeded=str(model.name).split("/", 1)[0] in SEEDED_PROVIDERS)
         self.limits = Limits()
 
     def _check_config(self) -> None:
@@ -134,6 +138,7 @@ class Loop:
             self.judge, self.label = judge, label
             if not self.runs.generations():
                 self._seed_generation()
+            self.progress("start", self._plan())
             for g in range(0, self.config.generations + 1):
                 known = {gen.generation: gen for gen in self.runs.generations()}
                 if g not in known:
@@ -144,6 +149,23 @@ class Loop:
                     self.runs.mark_evaluated(g)
             self._evaluate_sealed()
         return self.table()
+
+    def _plan(self) -> dict[str, Any]:
+        """The run's whole work in solves (dev and held-out, every generation; sealed at the
+        end), and how much of it a resumed run already has."""
+        per_gen = sum(self.splits[t.id] != "sealed" for t in self.tasks) * self.config.samples
+        sealed = sum(self.splits[t.id] == "sealed" for t in self.tasks) * self.config.samples
+        done = len(self.runs.results())
+        invalid = sum(g.status == "invalid" for g in self.runs.generations())
+        return {"total": per_gen * (self.config.generations + 1) + 2 * sealed,
+                "done": done + invalid * per_gen, "per_generation": per_gen,
+                "cost_usd": self.spent()}
+
+    def spent(self) -> float:
+        """Dollars paid to the model so far (cache hits and replays are free)."""
+        row = self.store.read().execute(
+            "SELECT COALESCE(SUM(cost_usd), 0) FROM model_calls WHERE cache_hit = 0").fetchone()
+        return float(row[0])
 
     def _seed_generation(self) -> None:
         target = self.lineage.path(0)
@@ -177,7 +199,8 @@ class Loop:
             shutil.rmtree(child_dir, ignore_errors=True)
             self.runs.add_generation(g, parent, self.config.improver, None, findings,
                                      "invalid", reason)
-            self.progress("invalid", {"generation": g, "reason": reason})
+            self.progress("invalid", {"generation": g, "reason": reason,
+                                      "skipped": self._plan()["per_generation"]})
             return
         sha = self.lineage.commit(g, parent, f"generation {g}: {self.config.improver} "
                                   f"improver on generation {parent}")
@@ -231,16 +254,26 @@ class Loop:
             status = "error"
         self.runs.add_result(g, task.id, sample, self.splits[task.id], status, outcome.status,
                              detail, outcome.solution, outcome.duration_s, judge_s, judge_info)
-        self.progress("result", {"generation": g, "task_id": task.id, "status": status})
+        self.progress("result", {"generation": g, "task_id": task.id, "status": status,
+                                 "split": self.splits[task.id], "cost_usd": self.spent()})
 
     def _evaluate_sealed(self) -> None:
+        """Score the sealed split once, at the end: on the selected generation (best dev score,
+        ties to the earliest) and on generation 0, the baseline the final claim is paired with.
+        Nothing about the sealed tasks reaches an agent or the selection."""
         if not any(s == "sealed" for s in self.splits.values()):
             return
+        best = self.selected()
+        for g in sorted({0, best}):
+            self._evaluate(g, ("sealed",))
+        if not self.runs.events("sealed"):
+            self.runs.event("sealed", best)
+
+    def selected(self) -> int:
+        """The generation a run puts forward: best dev score, ties to the earliest."""
         scores = dev_scores([dict(r) for r in self.runs.results()])
         evaluated = [x.generation for x in self.runs.generations() if x.status == "evaluated"]
-        best = max(evaluated, key=lambda g: (scores.get(g, 0.0), g))
-        self._evaluate(best, ("sealed",))
-        self.runs.event("sealed", best)
+        return max(evaluated, key=lambda g: (scores.get(g, 0.0), -g))
 
     # ------------------------------------------------------------------ summary
     def table(self) -> list[Row]:

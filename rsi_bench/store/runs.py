@@ -100,3 +100,11 @@ class RunStore:
         with self.store.write() as db:
             db.execute("INSERT INTO events (at, kind, generation, detail_json) VALUES (?, ?, ?, ?)",
                        (time.time(), kind, generation, json.dumps(detail, sort_keys=True)))
+
+    def events(self, kind: str | None = None) -> list[dict[str, Any]]:
+        sql, args = "SELECT * FROM events", ()
+        if kind is not None:
+            sql, args = sql + " WHERE kind = ?", (kind,)  # type: ignore[assignment]
+        rows = self.store.read().execute(sql + " ORDER BY id", args).fetchall()
+        return [{"at": r["at"], "kind": r["kind"], "generation": r["generation"],
+                 "detail": json.loads(r["detail_json"])} for r in rows]

@@ -84,6 +84,15 @@ def test_leakage_scan_finds_no_held_out_task_in_any_request(tmp_path: Path) -> N
         calls = db.execute("SELECT role, task_id, request_json FROM model_calls").fetchall()
     hidden = [t for t in tasks.values() if splits.get(t.id) != "dev"]
     assert hidden and calls
+    with sqlite3.connect(run_dir / "run.sqlite") as db:
+        sealed_gens = {g for (g,) in db.execute(
+            "SELECT DISTINCT generation FROM results WHERE split = 'sealed'")}
+        dev = dict(db.execute("SELECT generation, AVG(status = 'pass') FROM results "
+                              "WHERE split = 'dev' GROUP BY generation"))
+        evaluated = [g for (g,) in db.execute(
+            "SELECT generation FROM generations WHERE status = 'evaluated'")]
+    selected = max(evaluated, key=lambda g: (dev[g], -g))  # best dev, ties to the earliest
+    assert sealed_gens == {0, selected}  # the final claim pairs the selected agent with g0
     for role, task_id, request in calls:
         for task in tasks.values():
             assert task.tests.strip() not in request  # hidden tests: never, anywhere
@@ -115,7 +124,11 @@ def test_kill_and_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
     done = cli("run", *args, "--run-dir", str(killed))
     assert done.returncode == 0, done.stderr[-2000:]
     assert store_rows(killed) == store_rows(reference)
-    leftovers = subprocess.run(["docker", "ps", "-aq", "--filter", "label=rsi-bench"],
+    with sqlite3.connect(killed / "run.sqlite") as db:
+        (fingerprint,) = db.execute(
+            "SELECT value_json FROM run_config WHERE key = 'fingerprint'").fetchone()
+    label = f"rsi-bench.run=run-{json.loads(fingerprint)[:8]}-s5"  # this run's containers only
+    leftovers = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={label}"],
                                capture_output=True, text=True).stdout.split()
     assert leftovers == []
 
