@@ -1,0 +1,241 @@
+"""``rsi-bench bundle``: pack a run so that anyone can re-check every number in it.
+
+A bundle is one ``.tar.gz`` holding, for each run (a loop seed):
+
+=============================  ================================================================
+``MANIFEST.json``              schema and version, rsi-bench version, and the SHA-256 of every
+                               other file (a file not listed, or listed and missing, is refused)
+``runs/<name>/run.sqlite``     the run's store: config, generations, every result with its
+                               solution, every recorded model call, events (a consistent copy)
+``runs/<name>/calls.jsonl``    the recorded model calls in replay format (``replay/<file>``)
+``runs/<name>/lineage.git``    the agents' git history (``git bundle``): one commit per
+                               generation under ``refs/generations/gNNNN``
+``runs/<name>/diffs/gNNNN.diff``  every self-modification, parent to child, as a patch
+``runs/<name>/final-agent/``   the selected generation's files (best dev score)
+``runs/<name>/hashes.json``    suite name and content hash, judge image and runner SHA-256,
+                               the seed agent's tree hash, the run's config fingerprint
+``results.json``               every statistic and verdict, as ``rsi-bench report`` writes it
+=============================  ================================================================
+
+``rsi-bench verify BUNDLE`` re-checks all of it (``rsi_bench.bundle.verify``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from rsi_bench import __version__
+from rsi_bench.errors import InputError
+
+SCHEMA = "rsi-bench/bundle"
+VERSION = 1
+MANIFEST = "MANIFEST.json"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def tree_hash(root: Path) -> str:
+    """SHA-256 over a directory's regular files (relative path and content), in sorted order."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()):
+        rel = path.relative_to(root)
+        if "__pycache__" in rel.parts or ".git" in rel.parts:
+            continue
+        digest.update(rel.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise InputError(f"git {' '.join(args[:2])} in {repo} failed: {done.stderr.strip()[:200]}")
+    return done.stdout
+
+
+def run_dirs(paths: Iterable[str | Path]) -> list[Path]:
+    """Run directories named on the command line; a multi-seed run dir gives its seeds."""
+    from rsi_bench.results.load import find_runs
+
+    found: list[Path] = []
+    for path in paths:
+        found.extend(find_runs(path))
+    if not found:
+        raise InputError("no run directories given")
+    names = [p.name for p in found]
+    if len(set(names)) != len(names):
+        raise InputError(f"two runs share a directory name ({', '.join(sorted(names))}); "
+                         "bundle them separately")
+    return found
+
+
+def _copy_store(src: Path, dest: Path) -> None:
+    """A consistent copy of a live or finished SQLite store (the backup API, not a file copy)."""
+    source = sqlite3.connect(f"file:{src}?mode=ro", uri=True)
+    try:
+        target = sqlite3.connect(dest)
+        try:
+            source.backup(target)
+            target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+        finally:
+            target.close()
+    finally:
+        source.close()
+
+
+def _config(store: Path) -> dict[str, Any]:
+    db = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT key, value_json FROM run_config").fetchall()
+    finally:
+        db.close()
+    return {k: json.loads(v) for k, v in rows}
+
+
+def pack_run(run_dir: Path, dest: Path, selected: int) -> dict[str, Any]:
+    """Write one run's part of a bundle into ``dest``; return its hashes."""
+    from rsi_bench.store import Store
+    from rsi_bench.store.model_calls import export_jsonl
+    from rsi_bench.tasks import load_suite
+
+    dest.mkdir(parents=True)
+    _copy_store(run_dir / "run.sqlite", dest / "run.sqlite")
+    store = Store(dest / "run.sqlite")
+    try:
+        with (dest / "calls.jsonl").open("w", encoding="utf-8") as f:
+            for line in export_jsonl(store):
+                f.write(line + "\n")
+        db = store.read()
+        gens = db.execute("SELECT generation, parent, commit_sha FROM generations "
+                          "WHERE commit_sha IS NOT NULL ORDER BY generation").fetchall()
+        judges = {json.dumps(json.loads(r[0]), sort_keys=True) for r in db.execute(
+            "SELECT DISTINCT judge_json FROM results WHERE judge_json != '{}'")}
+    finally:
+        store.close()
+    config = _config(dest / "run.sqlite")
+    agents = run_dir / "agents"
+    if not (agents / ".git").exists():
+        raise InputError(f"{run_dir}: no agents/ lineage repository; only runs made by "
+                         "`rsi-bench run` can be bundled")
+    git(agents, "bundle", "create", str((dest / "lineage.git").resolve()), "--all")
+    diffs = dest / "diffs"
+    diffs.mkdir()
+    for generation, parent, _ in gens:
+        if parent is not None:
+            patch = git(agents, "diff", "--binary", f"refs/generations/g{parent:04d}",
+                        f"refs/generations/g{generation:04d}")
+            (diffs / f"g{generation:04d}.diff").write_text(patch, encoding="utf-8")
+    final = run_dir / "agents" / f"g{selected:04d}"
+    shutil.copytree(final, dest / "final-agent",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    run = config.get("run", {})
+    suite = load_suite(run.get("suite", "rsi-core"))
+    hashes = {
+        "suite": {"name": suite.name, "content_hash": suite.content_hash()},
+        "judge": sorted(json.loads(j) for j in judges),
+        "seed_agent": tree_hash(run_dir / "agents" / "g0000"),
+        "final_agent": tree_hash(dest / "final-agent"),
+        "selected_generation": selected,
+        "fingerprint": config.get("fingerprint"),
+        "model": run.get("model"),
+    }
+    (dest / "hashes.json").write_text(json.dumps(hashes, indent=2, sort_keys=True) + "\n")
+    return hashes
+
+
+def selected_generation(run_dir: Path) -> int:
+    """Best dev score, ties to the earliest: the loop's own rule (``Loop.selected``)."""
+    db = sqlite3.connect(f"file:{run_dir / 'run.sqlite'}?mode=ro", uri=True)
+    try:
+        rows = db.execute(
+            "SELECT g.generation, AVG(r.status = 'pass') FROM generations g LEFT JOIN results r "
+            "ON r.generation = g.generation AND r.split = 'dev' WHERE g.status = 'evaluated' "
+            "GROUP BY g.generation").fetchall()
+    finally:
+        db.close()
+    if not rows:
+        raise InputError(f"{run_dir}: no evaluated generation to bundle")
+    return max(rows, key=lambda r: (r[1] or 0.0, -r[0]))[0]
+
+
+def bundle(paths: Iterable[str | Path], out: Path) -> dict[str, Any]:
+    """Pack runs into ``out`` (a .tar.gz); return the manifest."""
+    from rsi_bench.results.analysis import analyze
+    from rsi_bench.results.export import results_dict
+
+    runs = run_dirs(paths)
+    with tempfile.TemporaryDirectory(prefix="rsi-bench-bundle-") as tmp:
+        root = Path(tmp) / "bundle"
+        root.mkdir()
+        runs_meta = {}
+        for run_dir in runs:
+            runs_meta[run_dir.name] = pack_run(run_dir, root / "runs" / run_dir.name,
+                                               selected_generation(run_dir))
+        results = results_dict(analyze([root / "runs" / r.name for r in runs]))
+        (root / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+        files = {p.relative_to(root).as_posix(): sha256_file(p)
+                 for p in sorted(root.rglob("*")) if p.is_file()}
+        manifest = {"schema": SCHEMA, "version": VERSION, "rsi_bench": __version__,
+                    "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "runs": runs_meta, "files": files}
+        (root / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial = out.with_name(out.name + ".partial")
+        with tarfile.open(partial, "w:gz") as tar:
+            for path in sorted(root.rglob("*")):
+                if path.is_file():
+                    tar.add(path, arcname=path.relative_to(root).as_posix(), recursive=False,
+                            filter=_normalise)
+        os.replace(partial, out)
+    return manifest
+
+
+def _normalise(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    """Owner and time carry no meaning in a bundle: drop them."""
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mtime = 0
+    info.mode = 0o644
+    return info
+
+
+def unpack(bundle_path: Path, dest: Path) -> Path:
+    """Extract a bundle safely (regular files under ``dest`` only); return its root."""
+    if not bundle_path.is_file():
+        raise InputError(f"{bundle_path}: no such bundle")
+    try:
+        with tarfile.open(bundle_path, "r:*") as tar:
+            for member in tar.getmembers():
+                if not member.isfile():
+                    raise InputError(f"{bundle_path}: {member.name} is not a regular file; "
+                                     "a bundle holds regular files only")
+            tar.extractall(dest, filter="data")
+    except (tarfile.TarError, EOFError, OSError):
+        raise InputError(f"{bundle_path}: not a readable bundle (expected the .tar.gz that "
+                         "`rsi-bench bundle` writes)") from None
+    return dest
+
+
+def read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(f"bundle has no {what} ({path.name})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"bundle's {path.name} is not valid JSON ({exc})") from None

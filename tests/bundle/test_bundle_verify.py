@@ -1,0 +1,172 @@
+"""Bundles verify anywhere without a key, and any tampering makes `verify` fail and say where."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+from sandboxes import require_backend
+
+pytestmark = pytest.mark.docker
+
+RUN = ["--model", "simulated", "--suite", "rsi-core", "--limit", "8", "--generations", "2",
+       "--sealed", "0.25", "--concurrency", "2", "--solve-timeout", "15",
+       "--improve-timeout", "60", "--seed", "4"]
+KEYS = ("ANTHROPIC_API_KEY", "OPENAI_API_KEY")
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in KEYS}  # verify needs no key
+    return subprocess.run([sys.executable, "-m", "rsi_bench.cli", *args], capture_output=True,
+                          text=True, timeout=600, env=env, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def bundle_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    require_backend("docker")
+    root = tmp_path_factory.mktemp("made-here")
+    done = cli("run", *RUN, "--run-dir", str(root / "run"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = root / "run.tar.gz"
+    done = cli("bundle", str(root / "run"), "--out", str(out))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "rsi-bench verify" in done.stdout
+    return out
+
+
+def unpacked(bundle: Path, dest: Path) -> Path:
+    with tarfile.open(bundle) as tar:
+        tar.extractall(dest, filter="data")
+    return dest
+
+
+def repack(root: Path, out: Path, *, reseal: bool) -> Path:
+    """Tar ``root`` again; with ``reseal``, rewrite the manifest's hashes to match (a careful
+    forger), so only the checks that recompute things can catch the change."""
+    if reseal:
+        manifest = json.loads((root / "MANIFEST.json").read_text())
+        manifest["files"] = {
+            p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and p.name != "MANIFEST.json"}
+        (root / "MANIFEST.json").write_text(json.dumps(manifest))
+    with tarfile.open(out, "w:gz") as tar:
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                tar.add(path, arcname=path.relative_to(root).as_posix())
+    return out
+
+
+def lines(done: subprocess.CompletedProcess[str]) -> dict[str, str]:
+    """check name -> its whole block of output."""
+    blocks: dict[str, str] = {}
+    current = None
+    for line in done.stdout.splitlines():
+        if line[:4].strip() in ("ok", "FAIL", "skip") and ": " in line:
+            current = line[6:].split(":", 1)[0]
+            blocks[current] = line
+        elif current is not None:
+            blocks[current] += "\n" + line
+    return blocks
+
+
+def test_verifies_in_another_directory_with_no_key(bundle_file: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "another" / "machine"
+    elsewhere.mkdir(parents=True)
+    copy = shutil.copy(bundle_file, elsewhere / "submission.tar.gz")
+    done = cli("verify", str(copy), cwd=elsewhere)
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    checks = lines(done)
+    assert set(checks) == {"manifest", "suite", "lineage", "re-judge", "replay", "statistics"}
+    assert all(block.startswith("ok") for block in checks.values()), done.stdout
+    assert "verified: every check passed" in done.stdout
+    assert "20 recorded solutions judged again" in checks["re-judge"]  # 8 tasks x 2 gens + ...
+
+
+def test_tampered_number_is_named(bundle_file: Path, tmp_path: Path) -> None:
+    root = unpacked(bundle_file, tmp_path / "b")
+    results = json.loads((root / "results.json").read_text())
+    generation = results["runs"][0]["generations"][1]
+    old = generation["scores"]["heldout"]["score"]
+    generation["scores"]["heldout"]["score"] = old + 0.125
+    (root / "results.json").write_text(json.dumps(results))
+
+    plain = cli("verify", "--no-replay", "--no-rejudge",
+                str(repack(root, tmp_path / "plain.tar.gz", reseal=False)))
+    assert plain.returncode == 1
+    assert "results.json: changed" in lines(plain)["manifest"]
+
+    forged = cli("verify", "--no-replay", "--no-rejudge",
+                 str(repack(root, tmp_path / "forged.tar.gz", reseal=True)))
+    assert forged.returncode == 1
+    checks = lines(forged)
+    assert checks["manifest"].startswith("ok")
+    assert checks["statistics"].startswith("FAIL")
+    assert "results.json.runs[0].generations[1].scores.heldout.score" in checks["statistics"]
+    assert "NOT verified: statistics failed" in forged.stdout
+
+
+def test_tampered_solution_is_caught_by_replay_and_rejudge(bundle_file: Path,
+                                                           tmp_path: Path) -> None:
+    root = unpacked(bundle_file, tmp_path / "b")
+    store = next(root.glob("runs/*/run.sqlite"))
+    with sqlite3.connect(store) as db:
+        task, status = db.execute("SELECT task_id, status FROM results WHERE generation = 1 "
+                                  "AND solution IS NOT NULL ORDER BY task_id LIMIT 1").fetchone()
+        db.execute("UPDATE results SET solution = 'def nothing():\n    return None\n', "
+                   "status = ? WHERE generation = 1 AND task_id = ?",
+                   ("pass" if status != "pass" else status, task))
+    forged = cli("verify", str(repack(root, tmp_path / "forged.tar.gz", reseal=True)))
+    assert forged.returncode == 1
+    checks = lines(forged)
+    assert f"generation 1, task {task}, sample 0: solution differs" in checks["replay"]
+    if status != "pass":  # the forged "pass" does not survive the judge
+        assert f"generation 1, task {task}, sample 0: recorded pass" in checks["re-judge"]
+        assert checks["statistics"].startswith("FAIL")
+
+
+def test_tampered_diff_is_named(bundle_file: Path, tmp_path: Path) -> None:
+    root = unpacked(bundle_file, tmp_path / "b")
+    diff = next(root.glob("runs/*/diffs/g0001.diff"))
+    diff.write_text(diff.read_text() + "+# an edit the agent never made\n")
+    forged = cli("verify", "--no-replay", "--no-rejudge",
+                 str(repack(root, tmp_path / "forged.tar.gz", reseal=True)))
+    assert forged.returncode == 1
+    assert "diffs/g0001.diff differs from the lineage" in lines(forged)["lineage"]
+
+
+@pytest.mark.parametrize("damage, says", [
+    ("not-a-tar", "not a readable bundle"),
+    ("no-manifest", "bundle has no manifest"),
+    ("foreign-manifest", "not an rsi-bench bundle manifest"),
+    ("foreign-results", "results.json has schema"),
+    ("missing-store", "has no runs/"),
+])
+def test_bad_bundles_get_one_line(bundle_file: Path, tmp_path: Path, damage: str,
+                                  says: str) -> None:
+    target = tmp_path / "bad.tar.gz"
+    if damage == "not-a-tar":
+        target.write_bytes(b"this is not a bundle\n")
+    else:
+        root = unpacked(bundle_file, tmp_path / "b")
+        if damage == "no-manifest":
+            (root / "MANIFEST.json").unlink()
+        elif damage == "foreign-manifest":
+            (root / "MANIFEST.json").write_text(json.dumps({"schema": "other/thing"}))
+        elif damage == "foreign-results":
+            (root / "results.json").write_text(json.dumps({"schema": "rsi-bench/results",
+                                                           "version": 99}))
+        else:
+            next(root.glob("runs/*/run.sqlite")).unlink()
+        repack(root, target, reseal=False)
+    done = cli("verify", str(target))
+    assert done.returncode == 2
+    err = done.stderr.strip().splitlines()
+    assert len(err) == 1 and says in err[0], done.stderr
