@@ -175,8 +175,8 @@ def _task_json(view: TaskView) -> dict[str, Any]:
 
 
 def run_solve(agent_dir: str | Path, task_view: TaskView, *, broker: Broker, generation: int,
-              backend: str = "docker", limits: Limits = DEFAULT_LIMITS, timeout: float = 180.0,
-              run_label: str = "agent") -> SolveOutcome:
+              sample: int = 0, backend: str = "docker", limits: Limits = DEFAULT_LIMITS,
+              timeout: float = 180.0, run_label: str = "agent") -> SolveOutcome:
     """Run the agent's ``solve`` on one task in a fresh sandbox."""
     start = time.monotonic()
     try:
@@ -184,7 +184,7 @@ def run_solve(agent_dir: str | Path, task_view: TaskView, *, broker: Broker, gen
     except AgentError as exc:
         return SolveOutcome("invalid", None, str(exc), 0.0, 0)
     counter = _CountingBroker(broker)
-    context = CallContext("solve", task_view.id, generation)
+    context = CallContext("solve", task_view.id, generation, sample)
     with _agent_box(Path(agent_dir), context=context, broker=counter, backend=backend,
                     limits=limits, run_label=run_label) as box:
         reply = _run_runner(box, "solve", {"entry": manifest.entry,

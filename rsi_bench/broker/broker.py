@@ -106,12 +106,13 @@ class Broker:
             cache_hit=cache_hit))
 
     def complete(self, role: str, messages: Sequence[Message], params: Mapping[str, Any],
-                 *, task_id: str | None = None, generation: int | None = None) -> BrokerAnswer:
+                 *, task_id: str | None = None, generation: int | None = None,
+                 sample: int = 0) -> BrokerAnswer:
         if role not in ROLES:
             raise BadRequest(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         checked = validate_messages(list(messages))
         params = dict(params)
-        context = CallContext(role, task_id, generation)
+        context = CallContext(role, task_id, generation, sample)
         digest = request_hash(self.model.name, checked, params)
         request = {"model": self.model.name, "messages": checked, "params": params}
         # one request at a time per hash, so a duplicate waits and becomes a cache hit

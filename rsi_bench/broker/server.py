@@ -73,7 +73,7 @@ class _Handler(socketserver.StreamRequestHandler):
                 raise BadRequest("params must be an object")
             answer = self.server.broker.complete(
                 context.role, request.get("messages"), params,  # type: ignore[arg-type]
-                task_id=context.task_id, generation=context.generation)
+                task_id=context.task_id, generation=context.generation, sample=context.sample)
         except json.JSONDecodeError as exc:
             return _error(None, "BadRequest", f"request is not valid JSON: {exc}")
         except ModelError as exc:

@@ -50,13 +50,15 @@ class Row:
 SEEDED_PROVIDERS = ("simulated", "local", "openai")  # models that take a sampling seed
 
 
-def sampling_seed(loop_seed: int, generation: int | None) -> int:
-    digest = hashlib.sha256(f"rsi-bench:{loop_seed}:{generation}".encode()).digest()
+def sampling_seed(loop_seed: int, generation: int | None, sample: int = 0) -> int:
+    key = f"rsi-bench:{loop_seed}:{generation}" + (f":{sample}" if sample else "")
+    digest = hashlib.sha256(key.encode()).digest()
     return int.from_bytes(digest[:4], "big") >> 1
 
 
 class LoopBroker(Broker):
-    """Gives every generation its own sampling seed, derived from the loop seed.
+    """Gives every generation (and every sample of a task) its own sampling seed, derived from
+    the loop seed.
 
     Without it, an identical copy of an agent (the ``noop`` control) would send identical
     requests and get the cached answers of its parent: no sampling noise at all, which is the
@@ -69,10 +71,11 @@ class LoopBroker(Broker):
         self.loop_seed, self.seeded = loop_seed, seeded
 
     def complete(self, role: str, messages: Any, params: Any, *, task_id: str | None = None,
-                 generation: int | None = None) -> Any:
+                 generation: int | None = None, sample: int = 0) -> Any:
         if self.seeded:
-            params = {"seed": sampling_seed(self.loop_seed, generation), **dict(params)}
-        return super().complete(role, messages, params, task_id=task_id, generation=generation)
+            params = {"seed": sampling_seed(self.loop_seed, generation, sample), **dict(params)}
+        return super().complete(role, messages, params, task_id=task_id, generation=generation,
+                                sample=sample)
 
 
 def _model(config: RunConfig, tasks: list[Task]) -> Any:
@@ -243,6 +246,7 @@ class Loop:
 
     def _solve_and_judge(self, g: int, agent_dir: Path, task: Task, sample: int) -> None:
         outcome = run_solve(agent_dir, task.view(), broker=self.broker, generation=g,
+                            sample=sample,
                             backend=self.config.sandbox, limits=self.limits,
                             timeout=self.config.solve_timeout, run_label=self.label)
         judge_s, judge_info, status, detail = 0.0, {}, outcome.status, outcome.detail

@@ -68,6 +68,7 @@ class CallContext:
     role: str
     task_id: str | None = None
     generation: int | None = None
+    sample: int = 0  # which of a task's samples (a loop draws each with its own seed)
 
 
 @runtime_checkable
