@@ -4,3 +4,5 @@ The package is the grader. It never imports agent code: agents are data until a 
 """
 
 __version__ = "0.1.0"
+
+from rsi_bench.results.load import load_run as load_run  # noqa: E402  (pandas loads lazily)

@@ -245,11 +245,18 @@ def sandbox_cleanup(run_label: str | None) -> None:
 
 
 def _register_commands() -> None:
+    from rsi_bench.bundle.cli import bundle, verify
+    from rsi_bench.export.cli import export
     from rsi_bench.loop.cli import run
     from rsi_bench.models.cli import models
+    from rsi_bench.report.cli import report
 
+    cli.add_command(export)
     cli.add_command(models)
     cli.add_command(run)
+    cli.add_command(report)
+    cli.add_command(bundle)
+    cli.add_command(verify)
 
 
 _register_commands()

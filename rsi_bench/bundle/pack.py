@@ -5,7 +5,8 @@ A bundle is one ``.tar.gz`` holding, for each run (a loop seed):
 =============================  ================================================================
 ``MANIFEST.json``              schema and version, rsi-bench version, and the SHA-256 of every
                                other file (a file not listed, or listed and missing, is refused)
-``runs/<name>/run.sqlite``     the run's store: config, generations, every result with its
+``runs/<name>/run.sqlite``     (``<name>`` is the run's condition and seed, e.g. ``self-s2``)
+                               the run's store: config, generations, every result with its
                                solution, every recorded model call, events (a consistent copy)
 ``runs/<name>/calls.jsonl``    the recorded model calls in replay format (``replay/<file>``)
 ``runs/<name>/lineage.git``    the agents' git history (``git bundle``): one commit per
@@ -78,11 +79,20 @@ def run_dirs(paths: Iterable[str | Path]) -> list[Path]:
         found.extend(find_runs(path))
     if not found:
         raise InputError("no run directories given")
-    names = [p.name for p in found]
+    for run in found:
+        if not (run / "run.sqlite").is_file():
+            raise InputError(f"{run}: not a run directory (no run.sqlite)")
+    names = [run_name(p) for p in found]
     if len(set(names)) != len(names):
-        raise InputError(f"two runs share a directory name ({', '.join(sorted(names))}); "
-                         "bundle them separately")
+        raise InputError(f"two runs are the same condition and seed ({', '.join(sorted(names))})"
+                         "; bundle them separately")
     return found
+
+
+def run_name(run_dir: Path) -> str:
+    """A run's name inside a bundle: its condition and loop seed, e.g. ``self-s2``."""
+    run = _config(run_dir / "run.sqlite").get("run", {})
+    return f"{run.get('improver', 'run')}-s{run.get('seed', 0)}"
 
 
 def _copy_store(src: Path, dest: Path) -> None:
@@ -185,9 +195,9 @@ def bundle(paths: Iterable[str | Path], out: Path) -> dict[str, Any]:
         root.mkdir()
         runs_meta = {}
         for run_dir in runs:
-            runs_meta[run_dir.name] = pack_run(run_dir, root / "runs" / run_dir.name,
-                                               selected_generation(run_dir))
-        results = results_dict(analyze([root / "runs" / r.name for r in runs]))
+            runs_meta[run_name(run_dir)] = pack_run(run_dir, root / "runs" / run_name(run_dir),
+                                                    selected_generation(run_dir))
+        results = results_dict(analyze([root / "runs" / name for name in runs_meta]))
         (root / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
         files = {p.relative_to(root).as_posix(): sha256_file(p)
                  for p in sorted(root.rglob("*")) if p.is_file()}

@@ -174,8 +174,10 @@ def _duration(seconds: float) -> str:
 @click.option("--agent", type=click.Path(path_type=Path), help="generation 0's directory")
 @click.option("--run-dir", type=click.Path(path_type=Path), default=Path("runs/latest"),
               show_default=True, help="where the run lives; an existing one is resumed")
+@click.option("--report/--no-report", "write_report", default=True, show_default=True,
+              help="write the report (RUN_DIR/report/) when the loop ends")
 def run(config_file: Path | None, seeds: tuple[int, ...], budgets: tuple[str, ...],
-        run_dir: Path, agent: Path | None, **flags: Any) -> None:
+        run_dir: Path, agent: Path | None, write_report: bool, **flags: Any) -> None:
     """Run the self-improvement loop (resumes an existing --run-dir)."""
     from rsi_bench.loop.runner import Loop
 
@@ -193,8 +195,10 @@ def run(config_file: Path | None, seeds: tuple[int, ...], budgets: tuple[str, ..
         values["agent"] = str(agent.resolve())
     known = {f.name for f in fields(RunConfig)}
     config = RunConfig(**{k: v for k, v in values.items() if k in known})
+    seed_dirs = []
     for seed in seeds:
         seed_dir = run_dir / f"seed-{seed}" if len(seeds) > 1 else run_dir
+        seed_dirs.append(seed_dir)
         reporter = _Reporter(seed)
         loop = Loop(RunConfig(**{**config.__dict__, "seed": seed}), seed_dir, reporter)
         try:
@@ -212,3 +216,10 @@ def run(config_file: Path | None, seeds: tuple[int, ...], budgets: tuple[str, ..
                        f"{cells[0]:<7} {cells[1]:<8} {cells[2]}" +
                        (f"  ({row.reason})" if row.reason else ""))
         click.echo(f"store: {seed_dir / 'run.sqlite'}; agents (git): {seed_dir / 'agents'}")
+    if write_report:
+        from rsi_bench.report import render
+
+        paths = render(seed_dirs, run_dir / "report", name=run_dir.resolve().name)
+        index = next((p for p in paths if p.name == "index.html"), paths[0])
+        click.echo(f"report: {index} (and report.md, results.json, CSV tables, plots/ "
+                   f"beside it); `rsi-bench report` combines runs")
