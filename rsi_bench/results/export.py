@@ -29,7 +29,7 @@ CONFIG_FIELDS = ("suite", "limit", "model", "generations", "improver", "strategy
 
 
 def clean(value: Any) -> Any:
-    """JSON-safe: numpy scalars to Python, NaN/NA to None, recursively."""
+    """JSON-safe: numpy scalars to Python, NaN/inf/NA to None, recursively."""
     if isinstance(value, dict):
         return {str(k): clean(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -38,8 +38,8 @@ def clean(value: Any) -> Any:
         value = value.item()
     if value is pd.NA or value is None:
         return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # NaN, or an MDE of inf (no gain detectable): JSON has no such numbers
     return value
 
 
