@@ -8,7 +8,7 @@
 3. The replay run is timed, concurrency 1 so that the parts add up to the wall time:
 
    - **judge**: wall time inside ``Judge.judge_many`` (host side, IPC included), plus the judge's
-     start (its warm workers) shown separately;
+     start and stop (its warm workers' containers, once per run) shown separately;
    - **agent**: wall time of the agent runner inside its container (``solve``, ``improve`` and the
      child's validation), i.e. the agent's own code;
    - **agent sandbox**: creating and removing the fresh container each agent call gets (one per
@@ -70,8 +70,8 @@ class Clock:
 @contextlib.contextmanager
 def instrumented(clock: Clock) -> Iterator[None]:
     """Time the judge, the agent runner and the agent sandbox without changing what they do."""
-    saved = (Judge.judge_many, Judge.__enter__, container._agent_box, container._run_runner,
-             Loop.__init__, runner.cleanup)
+    saved = (Judge.judge_many, Judge.__enter__, Judge.__exit__, container._agent_box,
+             container._run_runner, Loop.__init__, runner.cleanup)
     inner_box = container._agent_box
 
     @contextlib.contextmanager
@@ -88,7 +88,8 @@ def instrumented(clock: Clock) -> Iterator[None]:
             clock.add("agent sandbox", time.perf_counter() - start)
 
     Judge.judge_many = clock.wrap("judge", Judge.judge_many)  # type: ignore[method-assign]
-    Judge.__enter__ = clock.wrap("judge start", Judge.__enter__)  # type: ignore[method-assign]
+    Judge.__enter__ = clock.wrap("judge start/stop", Judge.__enter__)  # type: ignore[method-assign]
+    Judge.__exit__ = clock.wrap("judge start/stop", Judge.__exit__)  # type: ignore[method-assign]
     container._agent_box = box  # type: ignore[assignment]
     container._run_runner = clock.wrap("agent", container._run_runner)
     Loop.__init__ = clock.wrap("run setup", Loop.__init__)  # type: ignore[method-assign]
@@ -96,8 +97,8 @@ def instrumented(clock: Clock) -> Iterator[None]:
     try:
         yield
     finally:
-        (Judge.judge_many, Judge.__enter__, container._agent_box,  # type: ignore[method-assign]
-         container._run_runner, Loop.__init__, runner.cleanup) = saved
+        (Judge.judge_many, Judge.__enter__, Judge.__exit__,  # type: ignore[method-assign]
+         container._agent_box, container._run_runner, Loop.__init__, runner.cleanup) = saved
 
 
 def run_loop(config: RunConfig, run_dir: Path) -> tuple[float, int]:
@@ -142,7 +143,7 @@ def main() -> None:
     print(f"replayed: {generations} generations, {len(verdicts(replay))} results, identical "
           f"verdicts and solutions; wall {wall:.2f} s\n")
     print(f"{'part':<15} {'s total':>8} {'s / generation':>15}")
-    for part in ("run setup", "judge start", "judge", "agent", "agent sandbox", "harness"):
+    for part in ("run setup", "judge start/stop", "judge", "agent", "agent sandbox", "harness"):
         value = parts.get(part, 0.0)
         print(f"{part:<15} {value:>8.2f} {value / generations:>15.3f}")
     judge = parts.get("judge", 0.0)
