@@ -91,7 +91,7 @@ def run_dirs(paths: Iterable[str | Path]) -> list[Path]:
 
 def run_name(run_dir: Path) -> str:
     """A run's name inside a bundle: its condition and loop seed, e.g. ``self-s2``."""
-    run = _config(run_dir / "run.sqlite").get("run", {})
+    run = read_config(run_dir / "run.sqlite").get("run", {})
     return f"{run.get('improver', 'run')}-s{run.get('seed', 0)}"
 
 
@@ -109,13 +109,19 @@ def _copy_store(src: Path, dest: Path) -> None:
         source.close()
 
 
-def _config(store: Path) -> dict[str, Any]:
+def query(store: Path, sql: str) -> list[sqlite3.Row]:
+    """Rows from a store, opened read-only (a bundle's or a run's store is never written)."""
     db = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    db.row_factory = sqlite3.Row
     try:
-        rows = db.execute("SELECT key, value_json FROM run_config").fetchall()
+        return db.execute(sql).fetchall()
     finally:
         db.close()
-    return {k: json.loads(v) for k, v in rows}
+
+
+def read_config(store: Path) -> dict[str, Any]:
+    return {r["key"]: json.loads(r["value_json"])
+            for r in query(store, "SELECT key, value_json FROM run_config")}
 
 
 def pack_run(run_dir: Path, dest: Path, selected: int) -> dict[str, Any]:
@@ -138,7 +144,7 @@ def pack_run(run_dir: Path, dest: Path, selected: int) -> dict[str, Any]:
             "SELECT DISTINCT judge_json FROM results WHERE judge_json != '{}'")}
     finally:
         store.close()
-    config = _config(dest / "run.sqlite")
+    config = read_config(dest / "run.sqlite")
     agents = run_dir / "agents"
     if not (agents / ".git").exists():
         raise InputError(f"{run_dir}: no agents/ lineage repository; only runs made by "
@@ -171,14 +177,10 @@ def pack_run(run_dir: Path, dest: Path, selected: int) -> dict[str, Any]:
 
 def selected_generation(run_dir: Path) -> int:
     """Best dev score, ties to the earliest: the loop's own rule (``Loop.selected``)."""
-    db = sqlite3.connect(f"file:{run_dir / 'run.sqlite'}?mode=ro", uri=True)
-    try:
-        rows = db.execute(
-            "SELECT g.generation, AVG(r.status = 'pass') FROM generations g LEFT JOIN results r "
-            "ON r.generation = g.generation AND r.split = 'dev' WHERE g.status = 'evaluated' "
-            "GROUP BY g.generation").fetchall()
-    finally:
-        db.close()
+    rows = query(run_dir / "run.sqlite",
+                 "SELECT g.generation, AVG(r.status = 'pass') FROM generations g LEFT JOIN "
+                 "results r ON r.generation = g.generation AND r.split = 'dev' "
+                 "WHERE g.status = 'evaluated' GROUP BY g.generation")
     if not rows:
         raise InputError(f"{run_dir}: no evaluated generation to bundle")
     return max(rows, key=lambda r: (r[1] or 0.0, -r[0]))[0]
