@@ -150,7 +150,7 @@ def _child(mode: str, job: dict, result_fd: int, log_fd: int) -> None:  # type: 
     os.closerange(4, 1 << 16)
     agent_dir, workspace = job["agent_dir"], job.get("workspace", "")
     os.environ.clear()
-    os.environ.update({"HOME": "/work", "PATH": "/usr/local/bin:/usr/bin:/bin",
+    os.environ.update({"HOME": "/scratch", "PATH": "/usr/local/bin:/usr/bin:/bin",
                        "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"})
     sys.dont_write_bytecode = True
     events: list[dict[str, str]] = []
@@ -163,8 +163,8 @@ def _child(mode: str, job: dict, result_fd: int, log_fd: int) -> None:  # type: 
             os.chdir(workspace)
             writable = (workspace, "/tmp", "/dev/shm")
         else:
-            os.chdir("/work")
-            writable = ("/work", "/tmp", "/dev/shm")
+            os.chdir("/scratch")
+            writable = ("/scratch", "/tmp", "/dev/shm")
         _install_watch(writable, (agent_dir, CLIENT_DIR, WORKSPACE_SRC), events)
         sys.path[:0] = [agent_dir, CLIENT_DIR]
         module = importlib.import_module(job["entry"])
@@ -246,7 +246,7 @@ def _outside_files(workspace: str) -> list[dict[str, str]]:
     """Files the improve left in the scratch areas outside its workspace (read as root, after
     every agent process is dead, so nothing can hide them)."""
     found: list[dict[str, str]] = []
-    for top in ("/work", "/tmp", "/dev/shm"):
+    for top in ("/scratch", "/tmp", "/dev/shm"):
         for dirpath, dirs, files in os.walk(top):
             if workspace and _under(dirpath, (workspace,)):
                 dirs[:] = []

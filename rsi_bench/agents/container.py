@@ -42,7 +42,7 @@ from rsi_bench.tasks.model import TaskView
 RUNNER = Path(__file__).resolve().parent / "agent_runner.py"
 CLIENT_DIR = Path(agent_client.__file__).resolve().parent
 RUNNER_IN, CLIENT_IN = "/opt/rsi-bench/agent_runner.py", "/opt/rsi-bench/agent_client"
-AGENT_IN, WORKSPACE, SOCKET_DIR_IN = "/agent", "/work/agent", "/run/rsi-bench"
+AGENT_IN, WORKSPACE, SOCKET_DIR_IN = "/agent", "/scratch/agent", "/run/rsi-bench"
 WORKSPACE_SRC = "/workspace-src"
 GRACE_S = 15.0  # host backstop on top of the runner's own deadline
 MAX_FILES = 500

@@ -597,7 +597,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reap", choices=["uid", "group"], default="uid",
                         help="kill every process of --uid after a job (needs a pid namespace), "
                         "or only the solution's process group")
-    parser.add_argument("--work-root", default="/work")
+    parser.add_argument("--work-root", default="/scratch")
     parser.add_argument("--clean", action="append", default=[],
                         help="a writable directory to purge of the job uid's files after a job")
     parser.add_argument("--connect", metavar="SOCKET",

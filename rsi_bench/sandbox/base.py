@@ -73,7 +73,7 @@ class Sandbox(Protocol):
         input: bytes | None = None,
         timeout: float = 30.0,
         user: int | None = None,
-        cwd: str = "/work",
+        cwd: str = "/scratch",
         env: dict[str, str] | None = None,
     ) -> ExecResult: ...
 

@@ -1,7 +1,7 @@
 """The bubblewrap backend, for machines without Docker.
 
 Each process runs in fresh pid, network, ipc, uts and mount namespaces built by ``bwrap``: the
-host's /usr read-only, a private /work (a host temporary directory), tmpfs /tmp, a new /proc,
+host's /usr read-only, a private /scratch (a host temporary directory), tmpfs /tmp, a new /proc,
 no environment, and only the capabilities the judge runner needs. Untrusted code runs as an
 unprivileged uid with rlimits (memory, processes, file size, CPU time).
 
@@ -46,20 +46,22 @@ class BubblewrapSandbox(ProcessSandbox):
         super().__init__(spec)
         self.bwrap = bwrap
         self.runner_path = RUNNER_INSIDE
-        self.work_root = "/work"
-        self.scratch = ("/work", "/tmp", "/dev/shm")
+        self.work_root = "/scratch"
+        self.scratch = ("/scratch", "/tmp", "/dev/shm")
         self.python = SYSTEM_PYTHON
         self._runner_host = Path(__file__).resolve().parent.parent / "judge" / "runner.py"
 
     def _host_path(self, path: str) -> str:
-        return path.replace("/work", str(self.host_dir), 1) if path.startswith("/work") else path
+        if path.startswith("/scratch"):
+            return path.replace("/scratch", str(self.host_dir), 1)
+        return path
 
     def wrap(self, cmd: list[str], user: int | None, cwd: str) -> tuple[list[str], str | None]:
         uid = self.spec.uid if user is None else user
         args = [self.bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
                 "--unshare-cgroup-try", "--die-with-parent", "--new-session",
                 "--ro-bind", "/usr", "/usr", "--tmpfs", "/tmp", "--proc", "/proc",
-                "--dev", "/dev", "--bind", str(self.host_dir), "/work",
+                "--dev", "/dev", "--bind", str(self.host_dir), "/scratch",
                 "--ro-bind", str(self._runner_host), RUNNER_INSIDE,
                 "--hostname", "sandbox", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
                 "--setenv", "LANG", "C.UTF-8", "--chdir", cwd, "--cap-drop", "ALL"]

@@ -76,7 +76,7 @@ class DockerBackend:
             network_mode="none",
             read_only=True,
             tmpfs={
-                "/work": f"size={lim.work_mb}m,mode=0755,uid={spec.uid},gid={spec.uid},exec",
+                "/scratch": f"size={lim.work_mb}m,mode=0755,uid={spec.uid},gid={spec.uid},exec",
                 "/tmp": "size=64m,mode=1777",
             },
             shm_size="16m",
@@ -91,7 +91,7 @@ class DockerBackend:
             volumes={h: {"bind": c, "mode": "ro"} for h, c in spec.mounts.items()},
             labels={LABEL: "1", f"{LABEL}.run": spec.run_label},
             user="0",
-            working_dir="/work",
+            working_dir="/scratch",
             hostname="sandbox",
         )
         return DockerSandbox(self.client, container, spec, image)
@@ -99,8 +99,8 @@ class DockerBackend:
 
 class DockerSandbox:
     backend = "docker"
-    work_root = "/work"
-    scratch = ("/work", "/tmp", "/dev/shm")
+    work_root = "/scratch"
+    scratch = ("/scratch", "/tmp", "/dev/shm")
     pid_namespace = True
 
     def __init__(self, client: Any, container: Any, spec: SandboxSpec, image: str) -> None:
@@ -130,7 +130,7 @@ class DockerSandbox:
         input: bytes | None = None,
         timeout: float = 30.0,
         user: int | None = None,
-        cwd: str = "/work",
+        cwd: str = "/scratch",
         env: dict[str, str] | None = None,
     ) -> ExecResult:
         uid = self.spec.uid if user is None else user
@@ -194,7 +194,7 @@ class DockerSandbox:
         return result.stdout
 
     def stream(self, cmd: list[str], *, user: int = 0) -> DockerStream:
-        _id, raw = self._start(cmd, user, "/work", None)
+        _id, raw = self._start(cmd, user, "/scratch", None)
         return DockerStream(raw)
 
     def close(self) -> None:

@@ -1,6 +1,6 @@
 """Process sandboxes on the host: ``local`` (no isolation) and the base of ``bubblewrap``.
 
-State lives in a host temporary directory that is the sandbox's /work; every exec is a new
+State lives in a host temporary directory that is the sandbox's /scratch; every exec is a new
 process (for bubblewrap, a new set of namespaces) over that directory.
 
 ``local`` isolates nothing. It exists for debugging on machines without Docker or bubblewrap and
@@ -45,7 +45,7 @@ class ProcessSandbox:
         return cmd, self._host_path(cwd)
 
     def _host_path(self, path: str) -> str:
-        return path.replace("/work", self.work_root, 1) if path.startswith("/work") else path
+        return path.replace("/scratch", self.work_root, 1) if path.startswith("/scratch") else path
 
     def describe(self) -> dict[str, str]:
         return {"backend": self.backend, "image": "", "image_id": ""}
@@ -60,7 +60,7 @@ class ProcessSandbox:
         return proc
 
     def exec(self, cmd: list[str], *, input: bytes | None = None, timeout: float = 30.0,
-             user: int | None = None, cwd: str = "/work",
+             user: int | None = None, cwd: str = "/scratch",
              env: dict[str, str] | None = None) -> ExecResult:
         start = time.monotonic()
         if env:
@@ -111,7 +111,7 @@ class ProcessSandbox:
     def stream(self, cmd: list[str], *, user: int = 0) -> ProcessStream:
         if cmd and cmd[0] == "python3":
             cmd = [self.python, *cmd[1:]]
-        return ProcessStream(self._popen(cmd, user, "/work"))
+        return ProcessStream(self._popen(cmd, user, "/scratch"))
 
     def close(self) -> None:
         for proc in list(self._procs):

@@ -22,7 +22,7 @@ PROBE = """
 import json, os
 def solve(task_view, model):
     found = []
-    for top in ("/work", "/tmp", "/dev/shm"):
+    for top in ("/scratch", "/tmp", "/dev/shm"):
         for dirpath, dirs, files in os.walk(top):
             found += [os.path.join(dirpath, f) for f in files]
     return json.dumps(found)
@@ -70,7 +70,7 @@ def test_improve_writing_outside_its_workspace(world: World) -> None:
         def solve(task_view, model):
             return ""
         def improve(workspace, feedback, model):
-            open("/work/escape.txt", "w").write("x")
+            open("/scratch/escape.txt", "w").write("x")
             for path in ("/etc/escape", "/agent/escape", "/escape", "/opt/escape"):
                 try:
                     open(path, "w").write("x")
@@ -80,7 +80,7 @@ def test_improve_writing_outside_its_workspace(world: World) -> None:
     """)
     assert outcome.status == "ok"
     outside = {e.path for e in outcome.events if e.kind == "write_outside"}
-    assert "/work/escape.txt" in outside  # found on disk by the runner, after the agent died
+    assert "/scratch/escape.txt" in outside  # found on disk by the runner, after the agent died
     assert {"/etc/escape", "/agent/escape", "/escape"} <= outside  # attempts (audit hook)
     assert (child / "notes.md").read_text() == "kept" and not (child / "escape.txt").exists()
     next_run_is_clean(world)
@@ -190,10 +190,10 @@ def test_solve_cannot_read_other_tasks_files(world: World) -> None:
         import json, os
         def solve(task_view, model):
             name = task_view.entry_point
-            for top in ("/work", "/tmp", "/dev/shm"):
+            for top in ("/scratch", "/tmp", "/dev/shm"):
                 open(f"{top}/{name}.secret", "w").write(task_view.prompt)
             found = []
-            for top in ("/work", "/tmp", "/dev/shm"):
+            for top in ("/scratch", "/tmp", "/dev/shm"):
                 for dirpath, dirs, files in os.walk(top):
                     found += [os.path.join(dirpath, f) for f in files]
             return json.dumps(sorted(found))
@@ -203,9 +203,9 @@ def test_solve_cannot_read_other_tasks_files(world: World) -> None:
     first = solve(world, code, "chunk")
     second = solve(world, code, "median")
     assert json.loads(first.solution or "") == [f"{t}/chunk.secret" for t in
-                                                ("/dev/shm", "/tmp", "/work")]
+                                                ("/dev/shm", "/scratch", "/tmp")]
     assert json.loads(second.solution or "") == [f"{t}/median.secret" for t in
-                                                 ("/dev/shm", "/tmp", "/work")]
+                                                 ("/dev/shm", "/scratch", "/tmp")]
 
 
 def test_solve_hunting_hidden_tests_finds_nothing(world: World) -> None:
@@ -226,7 +226,7 @@ def test_solve_hunting_hidden_tests_finds_nothing(world: World) -> None:
                                 hits[path] = text[:2000]
                     except OSError:
                         pass
-            hits["glob"] = [p for top in ("/opt", "/run", "/work", "/tmp", "/agent")
+            hits["glob"] = [p for top in ("/opt", "/run", "/scratch", "/tmp", "/agent")
                             for p in glob.glob(top + "/**/*test*", recursive=True)]
             return json.dumps(hits)
         def improve(workspace, feedback, model):

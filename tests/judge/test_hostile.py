@@ -58,7 +58,7 @@ def probe():
             except OSError:
                 pass
     here = os.getcwd()
-    for root in ("/work", "/tmp", "/dev/shm"):
+    for root in ("/scratch", "/tmp", "/dev/shm"):
         for dirpath, dirs, files in os.walk(root):
             for name in files + dirs:
                 path = os.path.join(dirpath, name)
@@ -175,13 +175,13 @@ def test_writes_outside_the_work_dir_fail_or_vanish(judge: Judge) -> None:
 import os
 def probe():
     found = []
-    for path in ["/etc/pwned", "/usr/pwned", "/pwned", "/opt/rsi-bench/runner.py", "/work/../x"]:
+    for path in ["/etc/pwned", "/usr/pwned", "/pwned", "/opt/rsi-bench/runner.py", "/scratch/../x"]:
         try:
             open(path, "w").write("x")
             found.append("wrote " + path)
         except OSError:
             pass
-    for path in ["/tmp/left", "/dev/shm/left", "/work/left"]:
+    for path in ["/tmp/left", "/dev/shm/left", "/scratch/left"]:
         try:
             open(path, "w").write("x")
         except OSError:
@@ -189,7 +189,7 @@ def probe():
     return found
 '''
     assert status(judge, probe_task("write"), source) == "pass"
-    after(judge)  # the files it could write in /tmp, /dev/shm and /work are gone
+    after(judge)  # the files it could write in /tmp, /dev/shm and /scratch are gone
 
 
 @pytest.mark.parametrize("exit_call", ["sys.exit(0)", "os._exit(0)", "raise SystemExit(0)",

@@ -74,7 +74,7 @@ def read(path):
             blobs.append(f.read(1 << 20)); readable += 1
     except OSError:
         pass
-for top in ("/etc", "/opt", "/run", "/work", "/tmp", "/root", "/home", "/var"):
+for top in ("/etc", "/opt", "/run", "/scratch", "/tmp", "/root", "/home", "/var"):
     for dirpath, dirs, files in os.walk(top):
         for name in files:
             read(os.path.join(dirpath, name))

@@ -52,8 +52,8 @@ def test_exec_passes_stdin(box: Sandbox) -> None:
 
 
 def test_files_round_trip_through_the_work_dir(box: Sandbox) -> None:
-    box.write_file("/work/data.txt", b"hello\x00world")
-    assert box.read_file("/work/data.txt") == b"hello\x00world"
+    box.write_file("/scratch/data.txt", b"hello\x00world")
+    assert box.read_file("/scratch/data.txt") == b"hello\x00world"
     result = box.exec(py("print(open('data.txt','rb').read().split(b'\\0')[1].decode())"))
     assert result.stdout == b"world\n"
 
@@ -101,9 +101,9 @@ def _assert_heartbeats_stop(box: Sandbox) -> None:
     listing = py("import os; print(sorted(f for f in os.listdir('.') if 'beat' in f))")
     names = eval(box.exec(listing).stdout.decode())
     assert names, "the workload never started"
-    first = {n: box.read_file(f"/work/{n}") for n in names}
+    first = {n: box.read_file(f"/scratch/{n}") for n in names}
     time.sleep(0.5)
-    assert {n: box.read_file(f"/work/{n}") for n in names} == first
+    assert {n: box.read_file(f"/scratch/{n}") for n in names} == first
 
 
 def test_no_network(isolated_box: Sandbox) -> None:
