@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from conftest import SEED
+from agent_world import SEED
 
 from rsi_bench.agents import audit, changed_files, diff_text, load_manifest
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RUN_LABEL, SEED, World
+from agent_world import RUN_LABEL, SEED, World
 from sandboxes import require_backend
 
 from rsi_bench.agents import (

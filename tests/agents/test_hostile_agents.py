@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import RUN_LABEL, SEED, World, make_agent
+from agent_world import RUN_LABEL, SEED, World, make_agent
 from sandboxes import require_backend
 
 from rsi_bench.agents import ImproveOutcome, SolveOutcome, run_improve, run_solve, validate_child

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import SEED
+from agent_world import SEED
 
 from rsi_bench.agents import AgentError, load_manifest
 from rsi_bench.errors import RsiBenchError

@@ -7,7 +7,7 @@ import importlib.util
 import json
 from types import ModuleType
 
-from conftest import SEED
+from agent_world import SEED
 
 from rsi_bench.models.simulated_edits import apply_edits, library
 
