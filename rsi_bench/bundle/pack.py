@@ -124,11 +124,10 @@ def read_config(store: Path) -> dict[str, Any]:
             for r in query(store, "SELECT key, value_json FROM run_config")}
 
 
-def pack_run(run_dir: Path, dest: Path, selected: int) -> dict[str, Any]:
-    """Write one run's part of a bundle into ``dest``; return its hashes."""
+def pack_run(run_dir: Path, dest: Path) -> None:
+    """Write one run's store, calls, lineage and diffs into ``dest``."""
     from rsi_bench.store import Store
     from rsi_bench.store.model_calls import export_jsonl
-    from rsi_bench.tasks import load_suite
 
     dest.mkdir(parents=True)
     _copy_store(run_dir / "run.sqlite", dest / "run.sqlite")
@@ -140,11 +139,8 @@ def pack_run(run_dir: Path, dest: Path, selected: int) -> dict[str, Any]:
         db = store.read()
         gens = db.execute("SELECT generation, parent, commit_sha FROM generations "
                           "WHERE commit_sha IS NOT NULL ORDER BY generation").fetchall()
-        judges = {json.dumps(json.loads(r[0]), sort_keys=True) for r in db.execute(
-            "SELECT DISTINCT judge_json FROM results WHERE judge_json != '{}'")}
     finally:
         store.close()
-    config = read_config(dest / "run.sqlite")
     agents = run_dir / "agents"
     if not (agents / ".git").exists():
         raise InputError(f"{run_dir}: no agents/ lineage repository; only runs made by "
@@ -157,11 +153,19 @@ def pack_run(run_dir: Path, dest: Path, selected: int) -> dict[str, Any]:
             patch = git(agents, "diff", "--binary", f"refs/generations/g{parent:04d}",
                         f"refs/generations/g{generation:04d}")
             (diffs / f"g{generation:04d}.diff").write_text(patch, encoding="utf-8")
-    final = run_dir / "agents" / f"g{selected:04d}"
-    shutil.copytree(final, dest / "final-agent",
+
+
+def finish_run(run_dir: Path, dest: Path, selected: int) -> dict[str, Any]:
+    """Add the selected generation's files and the run's hashes; return the hashes."""
+    from rsi_bench.tasks import load_suite
+
+    shutil.copytree(run_dir / "agents" / f"g{selected:04d}", dest / "final-agent",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    config = read_config(dest / "run.sqlite")
     run = config.get("run", {})
     suite = load_suite(run.get("suite", "rsi-core"))
+    judges = {json.dumps(json.loads(r[0]), sort_keys=True) for r in query(
+        dest / "run.sqlite", "SELECT DISTINCT judge_json FROM results WHERE judge_json != '{}'")}
     hashes = {
         "suite": {"name": suite.name, "content_hash": suite.content_hash()},
         "judge": sorted(json.loads(j) for j in judges),
@@ -175,17 +179,6 @@ def pack_run(run_dir: Path, dest: Path, selected: int) -> dict[str, Any]:
     return hashes
 
 
-def selected_generation(run_dir: Path) -> int:
-    """Best dev score, ties to the earliest: the loop's own rule (``Loop.selected``)."""
-    rows = query(run_dir / "run.sqlite",
-                 "SELECT g.generation, AVG(r.status = 'pass') FROM generations g LEFT JOIN "
-                 "results r ON r.generation = g.generation AND r.split = 'dev' "
-                 "WHERE g.status = 'evaluated' GROUP BY g.generation")
-    if not rows:
-        raise InputError(f"{run_dir}: no evaluated generation to bundle")
-    return max(rows, key=lambda r: (r[1] or 0.0, -r[0]))[0]
-
-
 def bundle(paths: Iterable[str | Path], out: Path) -> dict[str, Any]:
     """Pack runs into ``out`` (a .tar.gz); return the manifest."""
     from rsi_bench.results.analysis import analyze
@@ -195,11 +188,16 @@ def bundle(paths: Iterable[str | Path], out: Path) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="rsi-bench-bundle-") as tmp:
         root = Path(tmp) / "bundle"
         root.mkdir()
-        runs_meta = {}
-        for run_dir in runs:
-            runs_meta[run_name(run_dir)] = pack_run(run_dir, root / "runs" / run_name(run_dir),
-                                                    selected_generation(run_dir))
-        results = results_dict(analyze([root / "runs" / name for name in runs_meta]))
+        names = {run_name(run_dir): run_dir for run_dir in runs}
+        for name, run_dir in names.items():
+            pack_run(run_dir, root / "runs" / name)
+        # one analysis of the bundled stores: its numbers are results.json, and its selection
+        # (best dev score, ties to the earliest) names each run's final agent
+        analysis = analyze([root / "runs" / name for name in names])
+        runs_meta = {name: finish_run(run_dir, root / "runs" / name,
+                                      analysis.selections[name].selected)
+                     for name, run_dir in names.items()}
+        results = results_dict(analysis)
         (root / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
         files = {p.relative_to(root).as_posix(): sha256_file(p)
                  for p in sorted(root.rglob("*")) if p.is_file()}
