@@ -10,16 +10,17 @@
    - **judge**: wall time inside ``Judge.judge_many`` (host side, IPC included), plus the judge's
      start and stop (its warm workers' containers, once per run) shown separately;
    - **agent**: wall time of the agent runner inside its container (``solve``, ``improve`` and the
-     child's validation), i.e. the agent's own code;
-   - **agent sandbox**: creating and removing the fresh container each agent call gets (one per
-     solve: tasks never share a container), staging its files and serving its broker socket;
+     child's validation), i.e. the agent's own code, each call in a new interpreter;
+   - **agent sandbox**: the containers agent calls run in: a warm one per concurrent solve of a
+     generation (emptied between solves), a fresh one per improve and per validation; staging
+     the agent's files, serving each call's broker socket, fetching an improve's workspace;
    - **run setup**: once per run, not per generation: loading the suite and the recording,
      opening the store, the lineage repository, removing a killed attempt's containers;
    - **harness**: everything else: parent selection, feedback, the audit, the lineage commit,
      the store's committed writes, scheduling and progress.
 
 Target: harness overhead per generation under 10% of judge time. The agent sandbox's share is
-printed beside it: it is the price of one fresh container per agent call.
+printed beside it: it is the price of running agent code in containers at all.
 
     python benchmarks/loop_overhead.py [--generations 2] [--limit N] [--keep DIR]
 """
@@ -37,7 +38,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from rsi_bench.agents import container
+from rsi_bench.agents import container, pool
 from rsi_bench.judge import Judge
 from rsi_bench.loop import runner
 from rsi_bench.loop.config import RunConfig
@@ -47,58 +48,87 @@ TARGET = 0.10
 
 
 class Clock:
-    """Sums wall time per part; the replay runs at concurrency 1, so parts never overlap."""
+    """Sums wall time per part. A part timed inside another (a broker socket inside an agent
+    call, say) counts only for itself: each second is counted once, for the innermost part."""
 
     def __init__(self) -> None:
         self.parts: dict[str, float] = {}
         self._lock = threading.Lock()
+        self._stack = threading.local()
 
     def add(self, part: str, seconds: float) -> None:
         with self._lock:
             self.parts[part] = self.parts.get(part, 0.0) + seconds
 
+    @contextlib.contextmanager
+    def timing(self, part: str) -> Iterator[None]:
+        stack = self._stack.__dict__.setdefault("frames", [])
+        frame = [time.perf_counter(), 0.0]  # start, time of inner parts
+        stack.append(frame)
+        try:
+            yield
+        finally:
+            stack.pop()
+            spent = time.perf_counter() - frame[0]
+            self.add(part, spent - frame[1])
+            if stack:
+                stack[-1][1] += spent
+
     def wrap(self, part: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            try:
+            with self.timing(part):
                 return fn(*args, **kwargs)
-            finally:
-                self.add(part, time.perf_counter() - start)
         return timed
+
+    def wrap_cm(self, part: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """Time entering and leaving a context manager, not its body."""
+        @contextlib.contextmanager
+        def timed(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            with self.timing(part):
+                cm = fn(*args, **kwargs)
+                value = cm.__enter__()
+            try:
+                yield value
+            finally:
+                with self.timing(part):
+                    cm.__exit__(None, None, None)
+        return timed
+
+
+# (owner, attribute, part, how): what is timed, and as which part
+TIMED: list[tuple[Any, str, str, str]] = [
+    (Judge, "judge_many", "judge", "call"),
+    (Judge, "__enter__", "judge start/stop", "call"),
+    (Judge, "__exit__", "judge start/stop", "call"),
+    (Loop, "__init__", "run setup", "call"),
+    (runner, "cleanup", "run setup", "call"),
+    # the agent's own code, in its container: a one-off call, or a job of a warm container
+    (container, "_run_runner", "agent", "call"),
+    (pool._Worker, "run", "agent", "call"),
+    # containers for agent calls: creating, staging, serving the broker socket, fetching files
+    (container, "_agent_box", "agent sandbox", "cm"),
+    (container, "_fetch_workspace", "agent sandbox", "call"),
+    (pool._Worker, "start", "agent sandbox", "call"),
+    (pool._Worker, "stop", "agent sandbox", "call"),
+    (pool.SolvePool, "__init__", "agent sandbox", "call"),
+    (pool.SolvePool, "close", "agent sandbox", "call"),
+    (pool, "BrokerServer", "agent sandbox", "cm"),
+]
 
 
 @contextlib.contextmanager
 def instrumented(clock: Clock) -> Iterator[None]:
-    """Time the judge, the agent runner and the agent sandbox without changing what they do."""
-    saved = (Judge.judge_many, Judge.__enter__, Judge.__exit__, container._agent_box,
-             container._run_runner, Loop.__init__, runner.cleanup)
-    inner_box = container._agent_box
-
-    @contextlib.contextmanager
-    def box(*args: Any, **kwargs: Any) -> Iterator[Any]:
-        start = time.perf_counter()
-        cm = inner_box(*args, **kwargs)
-        sandbox = cm.__enter__()
-        clock.add("agent sandbox", time.perf_counter() - start)
-        try:
-            yield sandbox
-        finally:
-            start = time.perf_counter()
-            cm.__exit__(None, None, None)
-            clock.add("agent sandbox", time.perf_counter() - start)
-
-    Judge.judge_many = clock.wrap("judge", Judge.judge_many)  # type: ignore[method-assign]
-    Judge.__enter__ = clock.wrap("judge start/stop", Judge.__enter__)  # type: ignore[method-assign]
-    Judge.__exit__ = clock.wrap("judge start/stop", Judge.__exit__)  # type: ignore[method-assign]
-    container._agent_box = box  # type: ignore[assignment]
-    container._run_runner = clock.wrap("agent", container._run_runner)
-    Loop.__init__ = clock.wrap("run setup", Loop.__init__)  # type: ignore[method-assign]
-    runner.cleanup = clock.wrap("run setup", runner.cleanup)
+    """Time the judge, the agent and its sandbox without changing what they do."""
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _, _ in TIMED]
+    for owner, name, part, how in TIMED:
+        inner = getattr(owner, name)
+        setattr(owner, name, clock.wrap(part, inner) if how == "call"
+                else clock.wrap_cm(part, inner))
     try:
         yield
     finally:
-        (Judge.judge_many, Judge.__enter__, Judge.__exit__,  # type: ignore[method-assign]
-         container._agent_box, container._run_runner, Loop.__init__, runner.cleanup) = saved
+        for owner, name, inner in saved:
+            setattr(owner, name, inner)
 
 
 def run_loop(config: RunConfig, run_dir: Path) -> tuple[float, int]:
@@ -151,7 +181,7 @@ def main() -> None:
     print(f"\nharness overhead / judge time = {ratio:.3f}  "
           f"(target < {TARGET:.2f}: {'PASS' if ratio < TARGET else 'MISS'})")
     print(f"agent sandbox / judge time   = {parts.get('agent sandbox', 0.0) / judge:.2f}  "
-          "(one fresh container per agent call)")
+          "(containers for agent calls)")
     if args.keep is None:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -36,7 +36,7 @@ from rsi_bench.agents.audit import Finding
 from rsi_bench.agents.manifest import AgentError, load_manifest
 from rsi_bench.broker import Broker, BrokerServer
 from rsi_bench.models.base import CallContext
-from rsi_bench.sandbox import Limits, Sandbox, SandboxSpec, get_backend
+from rsi_bench.sandbox import ExecResult, Limits, Sandbox, SandboxSpec, get_backend
 from rsi_bench.tasks.model import TaskView
 
 RUNNER = Path(__file__).resolve().parent / "agent_runner.py"
@@ -213,6 +213,12 @@ def run_check(agent_dir: str | Path, *, backend: str = "docker", limits: Limits 
                         time.monotonic() - start)
 
 
+def _fetch_workspace(box: Sandbox) -> ExecResult:
+    """The improve's workspace as a tar stream (exit code 3: there is no workspace)."""
+    return box.exec(["sh", "-c", f"test -d {WORKSPACE} || exit 3; exec tar -c -C {WORKSPACE} ."],
+                    user=0, timeout=120, cwd="/")
+
+
 def run_improve(parent_dir: str | Path, child_dir: str | Path,
                 feedback: Sequence[Mapping[str, Any]], *, broker: Broker, generation: int,
                 backend: str = "docker", limits: Limits = DEFAULT_LIMITS, timeout: float = 600.0,
@@ -247,9 +253,7 @@ def run_improve(parent_dir: str | Path, child_dir: str | Path,
         if separate:
             job["workspace_src"] = WORKSPACE_SRC
         reply = _run_runner(box, "improve", job, timeout)
-        packed = None if reply.get("status") == "timeout" else box.exec(
-            ["sh", "-c", f"test -d {WORKSPACE} || exit 3; exec tar -c -C {WORKSPACE} ."],
-            user=0, timeout=120, cwd="/")
+        packed = None if reply.get("status") == "timeout" else _fetch_workspace(box)
     status, detail = str(reply.get("status")), str(reply.get("detail", ""))
     refused: list[Finding] = []
     if packed is not None:

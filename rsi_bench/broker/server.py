@@ -14,6 +14,7 @@ cannot spend another role's budget or pose as another task.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import socket
@@ -106,11 +107,17 @@ class _Handler(socketserver.StreamRequestHandler):
         return CallContext(role, task_id, generation)
 
 
-POLL_S = 0.02
-
-
 class BrokerServer:
-    """``with BrokerServer(broker, path) as server:`` serves until the block ends."""
+    """``with BrokerServer(broker, path) as server:`` serves until the block ends.
+
+    A thread accepts connections and starts a daemon thread per connection (no polling: a
+    server is started and closed for every agent call). ``close()`` stops accepting at once:
+    it shuts the listening socket down, which on Linux makes the blocked ``accept()`` fail.
+    Connections already handed to their threads are not waited for nor cut: a request being
+    answered still gets its reply, and the connection stays usable until its client closes
+    it. Connections the kernel queued but this server had not accepted yet are dropped, as
+    the listening socket is closed.
+    """
 
     def __init__(self, broker: Broker, path: str | Path, *,
                  identity: CallContext | None = None, mode: int = 0o600) -> None:
@@ -120,8 +127,8 @@ class BrokerServer:
         self._server.broker = broker
         self._server.identity = identity
         os.chmod(self.path, mode)
-        # serve_forever polls for shutdown: its default 0.5 s would be paid by every container
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(POLL_S,),
+        self._closing = False
+        self._thread = threading.Thread(target=self._accept_loop,
                                         name=f"broker:{self.path.name}", daemon=True)
 
     def start(self) -> BrokerServer:
@@ -129,11 +136,45 @@ class BrokerServer:
         return self
 
     def close(self) -> None:
+        self._closing = True
         if self._thread.is_alive():
-            self._server.shutdown()
+            listener = self._server.socket
+            try:
+                listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() (Linux)
+            except OSError:  # a kernel that refuses: wake it with a connection instead
+                with contextlib.suppress(OSError), \
+                        socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as wake:
+                    wake.connect(str(self.path))
+            self._thread.join()
         self._server.server_close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+
+    def _accept_loop(self) -> None:
+        """socketserver's serve_forever without its poll: accept until close()."""
+        server = self._server
+        while True:
+            try:
+                request, address = server.get_request()
+            except OSError as exc:
+                if self._closing or exc.errno in (errno.EBADF, errno.EINVAL):
+                    return
+                continue  # e.g. a connection aborted while queued: keep listening
+            if self._closing:  # accepted after close() began: dropped, as if never accepted
+                server.shutdown_request(request)
+                return
+            # what serve_forever does with an accepted connection (_handle_request_noblock)
+            if not server.verify_request(request, address):
+                server.shutdown_request(request)
+                continue
+            try:
+                server.process_request(request, address)  # its own daemon thread
+            except Exception:
+                server.handle_error(request, address)
+                server.shutdown_request(request)
+            except BaseException:
+                server.shutdown_request(request)
+                raise
 
     def __enter__(self) -> BrokerServer:
         return self.start()

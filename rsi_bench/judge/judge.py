@@ -8,21 +8,18 @@ that it could not clean up after a job is replaced by a fresh sandbox before the
 from __future__ import annotations
 
 import hashlib
-import os
 import queue
-import shutil
-import socket
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from rsi_bench.errors import RsiBenchError
 from rsi_bench.judge.runner import PROTOCOL, recv_frame, send_frame
 from rsi_bench.judge.verdict import Verdict
-from rsi_bench.sandbox import SANDBOX_UID, Limits, Sandbox, SandboxSpec, Stream, get_backend
+from rsi_bench.sandbox import SANDBOX_UID, Limits, Sandbox, SandboxSpec, get_backend
+from rsi_bench.sandbox.channel import Attached, ChannelError
 from rsi_bench.sandbox.image import runner_sha256
 from rsi_bench.tasks.model import Task
 
@@ -48,44 +45,27 @@ def task_seed(task_id: str) -> int:
 class _Worker:
     def __init__(self, backend_name: str, spec: SandboxSpec) -> None:
         self.backend_name, self.spec = backend_name, spec
-        self.sandbox: Sandbox | None = None
-        self.stream: Stream | None = None
-        self.conn: socket.socket | None = None
-        self._dir = ""
-        self.in_fd = self.out_fd = -1
+        self.attached = Attached(backend_name, spec, CHANNEL_DIR)
         self.jobs = 0
 
+    @property
+    def sandbox(self) -> Sandbox | None:
+        return self.attached.sandbox
+
     def start(self) -> None:
-        backend = get_backend(self.backend_name)
-        spec, channel = self.spec, None
-        if self.backend_name == "docker":
-            # A unix socket in a root-only bind mount: the runner talks to the host directly
-            # instead of through dockerd's exec stream, which halves the cost of a job.
-            self._dir = tempfile.mkdtemp(prefix="rsi-bench-judge-")
-            channel = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            channel.bind(os.path.join(self._dir, "judge.sock"))
-            channel.listen(1)
-            spec = replace(spec, mounts={**spec.mounts, self._dir: CHANNEL_DIR})
-        self.sandbox = sandbox = backend.create(spec)
-        cmd = ["python3", "-I", "-S", sandbox.runner_path, "--uid", str(sandbox.spec.uid),
-               "--work-root", sandbox.work_root,
-               "--reap", "uid" if sandbox.pid_namespace else "group"]
-        for path in sandbox.scratch if sandbox.pid_namespace else ():
-            cmd += ["--clean", path]
-        if channel is not None:
-            cmd += ["--connect", f"{CHANNEL_DIR}/judge.sock"]
-        self.stream = stream = sandbox.stream(cmd, user=0)
-        self.in_fd, self.out_fd = stream.stdin_fd, stream.stdout_fd
+        def command(sandbox: Sandbox) -> list[str]:
+            cmd = ["python3", "-I", "-S", sandbox.runner_path, "--uid", str(sandbox.spec.uid),
+                   "--work-root", sandbox.work_root,
+                   "--reap", "uid" if sandbox.pid_namespace else "group"]
+            for path in sandbox.scratch if sandbox.pid_namespace else ():
+                cmd += ["--clean", path]
+            return cmd
+
         try:
-            if channel is not None:
-                channel.settimeout(60)
-                self.conn, _ = channel.accept()
-                self.conn.settimeout(None)
-                channel.close()  # one connection only: nothing else can attach later
-                self.in_fd = self.out_fd = self.conn.fileno()
-            hello = recv_frame(self.out_fd, time.monotonic() + 60)
-        except (TimeoutError, EOFError, ValueError, OSError) as exc:
-            tail = stream.stderr_tail().decode(errors="replace")[-300:]
+            self.attached.start(command)
+            hello = recv_frame(self.attached.out_fd, time.monotonic() + 60)
+        except (ChannelError, TimeoutError, EOFError, ValueError, OSError) as exc:
+            tail = self.attached.stderr_tail()
             self.stop()
             raise JudgeError(f"the judge runner did not start in the sandbox: {tail}") from exc
         if not isinstance(hello, dict) or hello.get("protocol") != PROTOCOL:
@@ -93,25 +73,15 @@ class _Worker:
             raise JudgeError(f"the judge runner speaks another protocol: {hello!r}")
 
     def stop(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-        if self.stream is not None:
-            self.stream.close()
-        if self.sandbox is not None:
-            self.sandbox.close()
-        if self._dir:
-            shutil.rmtree(self._dir, ignore_errors=True)
-        self.stream = self.sandbox = self.conn = None
-        self._dir = ""
+        self.attached.stop()
 
     def restart(self) -> None:
         self.stop()
         self.start()
 
     def run(self, job: Job, timeout: float, limits: Limits) -> dict:
-        if self.stream is None:
+        if self.attached.stream is None:
             self.start()
-        assert self.stream is not None
         self.jobs += 1
         frame = {
             "op": "job", "id": f"{job.task.id}#{job.key}", "solution": job.solution,
@@ -121,8 +91,8 @@ class _Worker:
         }
         start = time.monotonic()
         try:
-            send_frame(self.in_fd, frame)
-            result = recv_frame(self.out_fd, start + timeout + HOST_GRACE_S)
+            send_frame(self.attached.in_fd, frame)
+            result = recv_frame(self.attached.out_fd, start + timeout + HOST_GRACE_S)
         except TimeoutError:
             self.restart()
             return {"status": "timeout", "duration_s": time.monotonic() - start,

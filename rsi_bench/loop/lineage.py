@@ -3,15 +3,21 @@ the commit of the generation it was made from, so ``git diff`` and ``git log`` s
 self-modification and the whole lineage.
 
 Layout: ``agents/gNNNN/`` holds generation N's files (what containers mount); the commits live
-in ``agents/.git`` under ``refs/generations/gNNNN``.
+in ``agents/.git`` under ``refs/generations/gNNNN``. Commits are written in-process as loose
+objects, byte-identical to what ``git add -A``, ``write-tree`` and ``commit-tree`` would make.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
+import re
 import shutil
+import stat
 import subprocess
 import tempfile
+import zlib
 from pathlib import Path
 
 from rsi_bench.errors import RsiBenchError
@@ -21,6 +27,8 @@ IDENTITY = {"GIT_AUTHOR_NAME": "rsi-bench", "GIT_AUTHOR_EMAIL": "rsi-bench@local
             # fixed dates: the same run produces the same commit ids
             "GIT_AUTHOR_DATE": "2000-01-01T00:00:00+0000",
             "GIT_COMMITTER_DATE": "2000-01-01T00:00:00+0000"}
+SIGNATURE = b"rsi-bench <rsi-bench@localhost> 946684800 +0000"  # IDENTITY as git writes it
+SHA_RE = re.compile(rb"[0-9a-f]{40}\n?")
 
 
 def gen_name(generation: int) -> str:
@@ -49,20 +57,78 @@ class Lineage:
 
     def commit(self, generation: int, parent: int | None, message: str) -> str:
         """Commit generation's directory as a tree; return the commit id."""
-        tree_dir = self.path(generation)
-        with tempfile.TemporaryDirectory() as tmp:
-            env = {"GIT_INDEX_FILE": str(Path(tmp) / "index"), "GIT_WORK_TREE": str(tree_dir),
-                   "GIT_DIR": str(self.root / ".git")}
-            self._git("add", "-A", ".", env=env, cwd=tree_dir)
-            tree = self._git("write-tree", env=env, cwd=tree_dir)
-        args = ["commit-tree", tree, "-m", message]
+        tree = self._write_tree(os.fsencode(self.path(generation)))
+        if tree is None:
+            tree = self._write_object(b"tree", b"")
+        text = b"tree " + tree.hex().encode() + b"\n"
         if parent is not None:
-            args += ["-p", self.ref(parent)]
-        sha = self._git(*args)
-        self._git("update-ref", f"refs/generations/{gen_name(generation)}", sha)
+            text += b"parent " + self.ref(parent).encode() + b"\n"
+        body = message.encode()
+        if body and not body.endswith(b"\n"):
+            body += b"\n"  # as commit-tree -m
+        text += b"author " + SIGNATURE + b"\ncommitter " + SIGNATURE + b"\n\n" + body
+        sha = self._write_object(b"commit", text).hex()
+        self._write_file(self._ref_path(generation), sha.encode() + b"\n", 0o644)
         return sha
 
+    def _write_tree(self, directory: bytes) -> bytes | None:
+        """Write directory's tree as ``git add -A`` sees it; None when it holds no file."""
+        entries = []
+        with os.scandir(directory) as listing:
+            for entry in listing:
+                if entry.name == b".git":
+                    continue
+                if entry.is_symlink():
+                    entries.append((entry.name, b"120000",
+                                    self._write_object(b"blob", os.readlink(entry.path))))
+                elif entry.is_dir(follow_symlinks=False):
+                    sub = self._write_tree(entry.path)
+                    if sub is not None:
+                        entries.append((entry.name + b"/", b"40000", sub))
+                elif entry.is_file(follow_symlinks=False):
+                    executable = entry.stat(follow_symlinks=False).st_mode & stat.S_IXUSR
+                    with open(entry.path, "rb") as f:
+                        blob = self._write_object(b"blob", f.read())
+                    entries.append((entry.name, b"100755" if executable else b"100644", blob))
+        if not entries:
+            return None
+        entries.sort()  # git's order: a directory sorts as if its name ended in "/"
+        return self._write_object(b"tree", b"".join(
+            mode + b" " + name.rstrip(b"/") + b"\0" + sha for name, mode, sha in entries))
+
+    def _write_object(self, kind: bytes, data: bytes) -> bytes:
+        """Store a loose object unless it exists; return its binary sha1."""
+        raw = kind + b" " + str(len(data)).encode() + b"\0" + data
+        digest = hashlib.sha1(raw).digest()
+        hexsha = digest.hex()
+        path = self.root / ".git" / "objects" / hexsha[:2] / hexsha[2:]
+        if not path.exists():
+            self._write_file(path, zlib.compress(raw, 1), 0o444)
+        return digest
+
+    def _write_file(self, path: Path, data: bytes, mode: int) -> None:
+        """Write path atomically: a temporary file in its directory, then a rename."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp_")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.chmod(tmp, mode)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def _ref_path(self, generation: int) -> Path:
+        return self.root / ".git" / "refs" / "generations" / gen_name(generation)
+
     def ref(self, generation: int) -> str:
+        """Generation's commit id: the loose ref file, else (packed refs) ``git rev-parse``."""
+        with contextlib.suppress(FileNotFoundError):
+            text = self._ref_path(generation).read_bytes()
+            if SHA_RE.fullmatch(text):
+                return text.decode().strip()
         return self._git("rev-parse", f"refs/generations/{gen_name(generation)}")
 
     def diff(self, parent: int, child: int) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import shutil
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -15,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from rsi_bench.agents.audit import audit
-from rsi_bench.agents.container import run_improve, run_solve
+from rsi_bench.agents.container import run_improve
 from rsi_bench.agents.manifest import load_manifest
+from rsi_bench.agents.pool import SolvePool
 from rsi_bench.agents.validate import validate_child
 from rsi_bench.broker import Broker, Budget
 from rsi_bench.errors import InputError
@@ -69,13 +71,19 @@ class LoopBroker(Broker):
     def __init__(self, *args: Any, loop_seed: int, seeded: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.loop_seed, self.seeded = loop_seed, seeded
+        self.paid = 0.0  # dollars of the calls this process made (cache hits are free)
+        self._paid_lock = threading.Lock()
 
     def complete(self, role: str, messages: Any, params: Any, *, task_id: str | None = None,
                  generation: int | None = None, sample: int = 0) -> Any:
         if self.seeded:
             params = {"seed": sampling_seed(self.loop_seed, generation, sample), **dict(params)}
-        return super().complete(role, messages, params, task_id=task_id, generation=generation,
-                                sample=sample)
+        answer = super().complete(role, messages, params, task_id=task_id,
+                                  generation=generation, sample=sample)
+        if not answer.cache_hit:
+            with self._paid_lock:
+                self.paid += answer.completion.cost_usd or 0.0
+        return answer
 
 
 def _model(config: RunConfig, tasks: list[Task]) -> Any:
@@ -118,6 +126,9 @@ class Loop:
                                  loop_seed=config.seed,
                                  seeded=str(model.name).split("/", 1)[0] in SEEDED_PROVIDERS)
         self.limits = Limits()
+        self._paid_before = float(self.store.read().execute(  # by earlier attempts of this run
+            "SELECT COALESCE(SUM(cost_usd), 0) FROM model_calls WHERE cache_hit = 0"
+        ).fetchone()[0])
 
     def _check_config(self) -> None:
         stored = self.runs.config()
@@ -166,9 +177,7 @@ class Loop:
 
     def spent(self) -> float:
         """Dollars paid to the model so far (cache hits and replays are free)."""
-        row = self.store.read().execute(
-            "SELECT COALESCE(SUM(cost_usd), 0) FROM model_calls WHERE cache_hit = 0").fetchone()
-        return float(row[0])
+        return self._paid_before + self.broker.paid
 
     def _seed_generation(self) -> None:
         target = self.lineage.path(0)
@@ -239,16 +248,18 @@ class Loop:
         todo = [(t, s) for t in self.tasks if self.splits[t.id] in splits
                 for s in range(self.config.samples) if (t.id, s) not in done]
         self.progress("evaluate", {"generation": g, "todo": len(todo), "total": len(todo)})
-        agent_dir = self.lineage.path(g)
-        with ThreadPoolExecutor(self.config.concurrency) as pool:
-            for _ in pool.map(lambda ts: self._solve_and_judge(g, agent_dir, *ts), todo):
+        if not todo:
+            return
+        with SolvePool(self.lineage.path(g), broker=self.broker, generation=g,
+                       backend=self.config.sandbox, limits=self.limits,
+                       timeout=self.config.solve_timeout, run_label=self.label,
+                       workers=self.config.concurrency) as agents, \
+                ThreadPoolExecutor(self.config.concurrency) as pool:
+            for _ in pool.map(lambda ts: self._solve_and_judge(g, agents, *ts), todo):
                 pass
 
-    def _solve_and_judge(self, g: int, agent_dir: Path, task: Task, sample: int) -> None:
-        outcome = run_solve(agent_dir, task.view(), broker=self.broker, generation=g,
-                            sample=sample,
-                            backend=self.config.sandbox, limits=self.limits,
-                            timeout=self.config.solve_timeout, run_label=self.label)
+    def _solve_and_judge(self, g: int, agents: SolvePool, task: Task, sample: int) -> None:
+        outcome = agents.solve(task.view(), sample)
         judge_s, judge_info, status, detail = 0.0, {}, outcome.status, outcome.detail
         if outcome.status == "ok" and outcome.solution is not None:
             verdict = self.judge.judge_many([Job(task, outcome.solution, sample)])[0]

@@ -50,19 +50,29 @@ class BubblewrapSandbox(ProcessSandbox):
         self.scratch = ("/scratch", "/tmp", "/dev/shm")
         self.python = SYSTEM_PYTHON
         self._runner_host = Path(__file__).resolve().parent.parent / "judge" / "runner.py"
+        os.chown(self.host_dir, spec.uid, spec.uid)  # /scratch belongs to the job uid, as on docker
 
     def _host_path(self, path: str) -> str:
         if path.startswith("/scratch"):
             return path.replace("/scratch", str(self.host_dir), 1)
         return path
 
+    def _parents(self) -> list[str]:
+        """World-readable parent directories for every mount point: bwrap would make them 0700,
+        and the job uid could not reach what is mounted below them."""
+        inside = [RUNNER_INSIDE, *self.spec.mounts.values()]
+        parents = sorted({str(p) for path in inside for p in Path(path).parents if str(p) != "/"},
+                         key=lambda p: p.count("/"))
+        return [arg for p in parents for arg in ("--perms", "0755", "--dir", p)]
+
     def wrap(self, cmd: list[str], user: int | None, cwd: str) -> tuple[list[str], str | None]:
         uid = self.spec.uid if user is None else user
         args = [self.bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
                 "--unshare-cgroup-try", "--die-with-parent", "--new-session",
-                "--ro-bind", "/usr", "/usr", "--tmpfs", "/tmp", "--proc", "/proc",
-                "--dev", "/dev", "--bind", str(self.host_dir), "/scratch",
-                "--ro-bind", str(self._runner_host), RUNNER_INSIDE,
+                "--ro-bind", "/usr", "/usr", "--perms", "1777", "--tmpfs", "/tmp",
+                "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm",
+                "--bind", str(self.host_dir), "/scratch",
+                *self._parents(), "--ro-bind", str(self._runner_host), RUNNER_INSIDE,
                 "--hostname", "sandbox", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
                 "--setenv", "LANG", "C.UTF-8", "--chdir", cwd, "--cap-drop", "ALL"]
         for name in ("bin", "lib", "lib64", "sbin"):
@@ -77,7 +87,6 @@ class BubblewrapSandbox(ProcessSandbox):
         for cap in CAPS:  # setuid() to a non-root uid clears them all for untrusted code
             args += ["--cap-add", cap]
         if uid != 0:
-            os.chown(self.host_dir, uid, uid)
             cmd = _switch_user(uid, self.spec.limits, cmd)
         if cmd and cmd[0] == "python3":
             cmd = [SYSTEM_PYTHON, *cmd[1:]]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,6 +55,18 @@ def migrate(db: sqlite3.Connection, path: str | Path = "") -> int:
     return len(MIGRATIONS)
 
 
+class _Reader:
+    """Owns a reading connection: closing it when the owning thread's locals are dropped."""
+
+    __slots__ = ("__weakref__", "db")
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __del__(self) -> None:
+        self.db.close()
+
+
 class Store:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -68,31 +81,43 @@ class Store:
             raise
         self._lock = threading.Lock()
         self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
+        self._readers: weakref.WeakSet[_Reader] = weakref.WeakSet()
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One transaction. ``durable=False`` skips the fsync: the commit still survives the
+        process being killed (it is in the WAL), but a power cut may lose it, until the next
+        durable commit, which syncs everything before it. For rows the run can recompute at no
+        cost (never for model calls, which cost money)."""
         with self._lock:
-            self._writer.execute("BEGIN IMMEDIATE")
+            if not durable:
+                self._writer.execute("PRAGMA synchronous=NORMAL")
             try:
-                yield self._writer
-            except BaseException:
-                self._writer.execute("ROLLBACK")
-                raise
-            self._writer.execute("COMMIT")
+                self._writer.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._writer
+                except BaseException:
+                    self._writer.execute("ROLLBACK")
+                    raise
+                self._writer.execute("COMMIT")
+            finally:
+                if not durable:
+                    self._writer.execute("PRAGMA synchronous=FULL")
 
     def read(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = self._local.db = connect(self.path)
+        """This thread's reading connection; it is closed when the thread ends (the broker
+        answers every agent connection in a thread of its own) or when the store closes."""
+        reader = getattr(self._local, "reader", None)
+        if reader is None:
+            reader = self._local.reader = _Reader(connect(self.path))
             with self._lock:
-                self._readers.append(db)
-        return db
+                self._readers.add(reader)
+        return reader.db
 
     def close(self) -> None:
         with self._lock:
-            for db in self._readers:
-                db.close()
+            for reader in list(self._readers):
+                reader.db.close()
             self._readers.clear()
             self._writer.close()
 

@@ -70,7 +70,9 @@ class RunStore:
     def add_result(self, generation: int, task_id: str, sample: int, split: str, status: str,
                    solve_status: str, detail: str, solution: str | None, solve_s: float,
                    judge_s: float, judge: dict[str, Any]) -> None:
-        with self.store.write() as db:
+        """Not fsynced (see ``Store.write``): after a power cut, a resumed run solves the lost
+        results again, and their model calls, committed durably, come back from the cache."""
+        with self.store.write(durable=False) as db:
             try:
                 db.execute(
                     "INSERT INTO results (generation, task_id, sample, split, status, "

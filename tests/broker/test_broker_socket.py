@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,7 @@ from rsi_bench.agent_client.model_client import (
 )
 from rsi_bench.broker import Broker, BrokerServer, Budget
 from rsi_bench.models.base import CallContext
+from rsi_bench.models.base import ModelError as BrokerError
 from rsi_bench.models.simulated import SimTask, SimulatedModel
 from rsi_bench.store import Store
 
@@ -142,3 +144,98 @@ def test_the_client_is_stdlib_only_and_works_as_a_copied_file(
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "simulated/v1"
+
+
+# --- closing the server ---------------------------------------------------------------------
+
+
+def _ask(conn: socket.socket, reader: Any, request: dict[str, Any]) -> dict[str, Any]:
+    conn.sendall(json.dumps(request).encode() + b"\n")
+    reply: dict[str, Any] = json.loads(reader.readline())
+    return reply
+
+
+def test_close_is_prompt(tmp_path: Path) -> None:
+    """A server is started and closed per agent call: close() must not wait for a poll tick."""
+    times = []
+    with Store(tmp_path / "run.sqlite") as store:
+        broker = Broker(SimulatedModel({"inc": TASK}), store)
+        for i in range(50):
+            server = BrokerServer(broker, tmp_path / f"{i}.sock").start()
+            with socket.socket(socket.AF_UNIX) as raw:  # the accept loop is up and has served
+                raw.connect(str(server.path))
+                assert _ask(raw, raw.makefile(), {"id": i})["ok"] is False  # no role: refused
+            started = time.perf_counter()
+            server.close()
+            times.append(time.perf_counter() - started)
+    mean = sum(times) / len(times)
+    print(f"close(): mean {mean * 1e3:.3f} ms, max {max(times) * 1e3:.3f} ms")
+    assert mean < 0.005, f"close() took {mean * 1e3:.1f} ms on average"
+
+
+def test_a_closed_server_is_gone(tmp_path: Path) -> None:
+    with Store(tmp_path / "run.sqlite") as store:
+        path = tmp_path / "b.sock"
+        server = BrokerServer(Broker(SimulatedModel({"inc": TASK}), store), path).start()
+        server.close()
+        assert not path.exists()
+        assert not any(t.name == f"broker:{path.name}" for t in threading.enumerate())
+        with socket.socket(socket.AF_UNIX) as raw, pytest.raises(OSError):
+            raw.connect(str(path))
+        server.close()  # closing twice is harmless
+
+
+def test_stale_socket_is_replaced_and_a_live_one_refused(tmp_path: Path) -> None:
+    path = tmp_path / "b.sock"
+    with socket.socket(socket.AF_UNIX) as stale:
+        stale.bind(str(path))  # a socket file nobody listens on, as a crashed run leaves
+    with Store(tmp_path / "run.sqlite") as store:
+        broker = Broker(SimulatedModel({"inc": TASK}), store)
+        with BrokerServer(broker, path, mode=0o640):
+            assert path.stat().st_mode & 0o777 == 0o640
+            with pytest.raises(BrokerError, match="already listening"):
+                BrokerServer(broker, path)
+        with BrokerServer(broker, path):  # the path is free again after close()
+            assert ModelClient(str(path), role="solve", task_id="inc").complete(
+                [{"role": "user", "content": "go"}])["text"]
+
+
+class GatedModel(SimulatedModel):
+    """Answers only once ``release`` is set; ``entered`` says a call is in progress."""
+
+    def __init__(self) -> None:
+        super().__init__({"inc": TASK})
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def complete_in_context(self, messages: Any, context: CallContext,
+                            **params: Any) -> Any:
+        self.entered.set()
+        assert self.release.wait(10), "the test never released the model"
+        return super().complete_in_context(messages, context, **params)
+
+
+def test_close_does_not_cut_a_request_in_progress(tmp_path: Path) -> None:
+    """close() neither waits for nor cuts connections being served: the reply still comes, and
+    the connection keeps serving until its client closes it."""
+    model = GatedModel()
+    with Store(tmp_path / "run.sqlite") as store:
+        path = tmp_path / "b.sock"
+        server = BrokerServer(Broker(model, store), path,
+                              identity=CallContext("solve", "inc", 0)).start()
+        with socket.socket(socket.AF_UNIX) as raw:
+            raw.connect(str(path))
+            reader = raw.makefile()
+            raw.sendall(json.dumps({"id": 1, "messages": [{"role": "user", "content": "a"}]})
+                        .encode() + b"\n")
+            assert model.entered.wait(10)
+            started = time.perf_counter()
+            server.close()
+            assert time.perf_counter() - started < 1.0 and not model.release.is_set()
+            assert not path.exists()
+            model.release.set()
+            first = json.loads(reader.readline())
+            assert first["id"] == 1 and first["ok"] is True and first["completion"]["text"]
+            second = _ask(raw, reader, {"id": 2, "messages": [{"role": "user", "content": "b"}]})
+            assert second["id"] == 2 and second["ok"] is True
+        assert store.read().execute("SELECT COUNT(*) FROM model_calls").fetchone()[0] == 2

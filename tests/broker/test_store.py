@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import os
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -76,3 +79,36 @@ def test_calls_round_trip_and_export(tmp_path: Path) -> None:
 def test_a_store_in_a_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="is not a directory"):
         Store(tmp_path / "no" / "run.sqlite")
+
+
+def test_a_thread_reader_is_closed_when_its_thread_ends(tmp_path: Path) -> None:
+    """The broker answers each agent connection in a new thread; their readers must not pile
+    up as open files over a long run."""
+    store = Store(tmp_path / "run.sqlite")
+    db_file = str(tmp_path / "run.sqlite")
+
+    def open_files() -> int:
+        return sum(os.readlink(f"/proc/self/fd/{fd}").startswith(db_file)
+                   for fd in os.listdir("/proc/self/fd") if _link(fd))
+
+    def read() -> None:
+        store.read().execute("SELECT COUNT(*) FROM model_calls").fetchone()
+
+    before = open_files()
+    for _ in range(50):
+        thread = threading.Thread(target=read)
+        thread.start()
+        thread.join()
+    gc.collect()
+    assert open_files() - before <= 3  # at most one thread's reader (db, wal, shm) lingers
+    read()  # the main thread's reader still works, and is closed with the store
+    store.close()
+    assert open_files() == 0
+
+
+def _link(fd: str) -> bool:
+    try:
+        os.readlink(f"/proc/self/fd/{fd}")
+        return True
+    except OSError:
+        return False

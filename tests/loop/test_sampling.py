@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rsi_bench.loop.runner import LoopBroker, sampling_seed
 from rsi_bench.models import get_model
+from rsi_bench.models.base import Completion, Message, Usage
 from rsi_bench.models.simulated import sim_tasks
 from rsi_bench.store import Store
 from rsi_bench.tasks import load_suite
@@ -35,4 +36,26 @@ def test_samples_of_one_task_are_drawn_independently(tmp_path: Path) -> None:
     seeds = [json.loads(r[0])["params"]["seed"] for r in rows]
     assert seeds[:3] == [sampling_seed(1, 2, k) for k in range(3)]
     assert seeds[3] == seeds[1]
+    store.close()
+
+
+class PricedModel:
+    """Answers anything at $0.25 a call (the simulated model is free)."""
+
+    name = "priced/test"
+
+    def complete(self, messages: list[Message], **params: object) -> Completion:
+        return Completion("x = 1", "end_turn", Usage(10, 5), 0.25, 0.0, "priced/test")
+
+
+def test_paid_counts_each_paid_call_once_and_matches_the_store(tmp_path: Path) -> None:
+    store = Store(tmp_path / "run.sqlite")
+    broker = LoopBroker(PricedModel(), store, {}, loop_seed=1, seeded=False)
+    for task, generation in (("a", 0), ("b", 0), ("a", 0), ("a", 1)):
+        broker.complete("solve", [{"role": "user", "content": task}], {}, task_id=task,
+                        generation=generation)
+    recorded = store.read().execute(
+        "SELECT SUM(cost_usd) FROM model_calls WHERE cache_hit = 0").fetchone()[0]
+    # unseeded: the third and fourth requests are the first again, answered from the cache
+    assert broker.paid == recorded == 0.5
     store.close()

@@ -1,0 +1,224 @@
+"""Warm agent containers for one generation's solves.
+
+``run_solve`` gives every call a new container, which costs far more than the judge's whole
+verdict. A ``SolvePool`` instead keeps up to ``workers`` containers of one agent (staged once,
+read-only at /agent) and runs the agent runner's ``serve`` mode in each: every solve is a new
+interpreter as the sandbox uid; after it, every process of that uid is killed and the scratch
+directories are emptied before the next solve starts. A container where a solve left something
+behind that emptying cannot remove is replaced (the runner says so in its reply), as is one that
+misses the host's wall clock. What a task may see is therefore what a fresh container shows it.
+
+The broker socket of a solve exists only while that solve runs: the host binds it, to that
+solve's (role, task, generation, sample) identity, in the worker's own socket directory, and
+removes it when the reply arrives.
+
+Only backends with a pid namespace (docker, bubblewrap) can kill every process of the uid
+without touching the host; on ``local`` the pool falls back to ``run_solve``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import select
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from rsi_bench.agents.container import (
+    CLIENT_DIR,
+    CLIENT_IN,
+    DEFAULT_LIMITS,
+    GRACE_S,
+    MAX_TOTAL_BYTES,
+    RUNNER,
+    RUNNER_IN,
+    SOCKET_DIR_IN,
+    SolveOutcome,
+    _CountingBroker,
+    _events,
+    _stage_agent,
+    _task_json,
+    run_solve,
+)
+from rsi_bench.agents.manifest import AgentError, load_manifest
+from rsi_bench.broker import Broker, BrokerServer
+from rsi_bench.models.base import CallContext
+from rsi_bench.sandbox import Limits, SandboxSpec
+from rsi_bench.sandbox.channel import Attached, ChannelError
+
+AGENT_IN = "/agent"
+CHANNEL_IN = "/run/rsi-bench-runner"  # root-only: the runner's channel to the host
+MAX_REPLY = 64 << 20
+POOLED_BACKENDS = ("docker", "bubblewrap")
+
+
+class _Closed(Exception):
+    """The runner's channel ended or missed its deadline."""
+
+
+def _read_line(fd: int, buffer: bytearray, deadline: float) -> bytes:
+    while (end := buffer.find(b"\n")) < 0:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise _Closed("no reply before the deadline")
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                raise _Closed("the runner's channel closed")
+            buffer.extend(chunk)
+            if len(buffer) > MAX_REPLY:
+                raise _Closed(f"a reply longer than {MAX_REPLY} bytes")
+    line = bytes(buffer[:end])
+    del buffer[: end + 1]
+    return line
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+class _Worker:
+    """One warm container of the agent, with its own broker socket directory."""
+
+    def __init__(self, backend: str, spec: SandboxSpec, socket_dir: Path) -> None:
+        self.attached = Attached(backend, spec, CHANNEL_IN)
+        self.socket_dir = socket_dir
+        self._buffer = bytearray()
+
+    def start(self) -> None:
+        self.socket_dir.mkdir(mode=0o755, exist_ok=True)
+
+        def command(sandbox: Any) -> list[str]:
+            cmd = ["python3", "-I", "-S", RUNNER_IN, "serve"]
+            for path in sandbox.scratch:
+                cmd += ["--clean", path]
+            return cmd
+
+        try:
+            self.attached.start(command, extra_mounts={str(self.socket_dir): SOCKET_DIR_IN})
+            hello = json.loads(_read_line(self.attached.out_fd, self._buffer,
+                                          time.monotonic() + 60))
+        except (ChannelError, _Closed, ValueError, OSError) as exc:
+            tail = self.attached.stderr_tail()
+            self.stop()
+            raise ChannelError(f"the agent runner did not start in the sandbox ({exc}): "
+                               f"{tail}") from exc
+        if hello != {"op": "hello"}:
+            self.stop()
+            raise ChannelError(f"the agent runner sent an unexpected greeting: {hello!r}")
+
+    def run(self, job: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Send one job; return the runner's reply, or one that says why there is none."""
+        if self.attached.stream is None:
+            self.start()
+        try:
+            _write_all(self.attached.in_fd, json.dumps(job).encode() + b"\n")
+            reply = json.loads(_read_line(self.attached.out_fd, self._buffer,
+                                          time.monotonic() + timeout + GRACE_S))
+        except _Closed as exc:
+            self.stop()
+            if "deadline" in str(exc):
+                return {"status": "timeout", "detail": f"no result within {timeout + GRACE_S:g}"
+                        " s; the container was killed"}
+            return {"status": "error", "detail": f"the agent runner was lost ({exc})"}
+        except (ValueError, OSError) as exc:
+            self.stop()
+            return {"status": "error", "detail": f"the agent runner was lost ({exc!r})"}
+        if not isinstance(reply, dict):
+            self.stop()
+            return {"status": "error", "detail": "the agent runner sent a malformed reply"}
+        if reply.get("dirty"):
+            self.stop()  # a fresh container for the next solve
+        return reply
+
+    def stop(self) -> None:
+        self.attached.stop()
+        self._buffer.clear()
+
+
+class SolvePool:
+    """``with SolvePool(agent_dir, ...) as pool: pool.solve(view, sample)`` from any number of
+    threads; at most ``workers`` solves run at once."""
+
+    def __init__(self, agent_dir: str | Path, *, broker: Broker, generation: int,
+                 backend: str = "docker", limits: Limits = DEFAULT_LIMITS,
+                 timeout: float = 180.0, run_label: str = "agent", workers: int = 1) -> None:
+        self.agent_dir, self.broker, self.generation = Path(agent_dir), broker, generation
+        self.backend, self.limits, self.timeout = backend, limits, timeout
+        self.run_label = run_label
+        self.pooled = backend in POOLED_BACKENDS
+        self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
+        self._workers: list[_Worker] = []
+        self._lock = threading.Lock()
+        self._stage = ""
+        try:
+            self.entry: str | None = load_manifest(agent_dir).entry
+        except AgentError as exc:
+            self.entry, self.invalid = None, str(exc)
+        if not self.pooled or self.entry is None:
+            return
+        self._stage = tempfile.mkdtemp(prefix="rsi-bench-agent-")
+        os.chmod(self._stage, 0o755)
+        _stage_agent(self.agent_dir, Path(self._stage) / "agent")
+        mounts = {str(Path(self._stage) / "agent"): AGENT_IN, str(RUNNER): RUNNER_IN,
+                  str(CLIENT_DIR): CLIENT_IN}
+        self.spec = SandboxSpec(limits=replace(limits, output_bytes=max(
+            limits.output_bytes, MAX_TOTAL_BYTES + (1 << 20))), run_label=run_label,
+            mounts=mounts)
+        for i in range(workers):
+            worker = _Worker(backend, self.spec, Path(self._stage) / f"run-{i}")
+            self._workers.append(worker)
+            self._idle.put(worker)
+
+    def solve(self, task_view: Any, sample: int = 0) -> SolveOutcome:
+        if self.entry is None:
+            return SolveOutcome("invalid", None, self.invalid, 0.0, 0)
+        if not self.pooled:
+            return run_solve(self.agent_dir, task_view, broker=self.broker,
+                             generation=self.generation, sample=sample, backend=self.backend,
+                             limits=self.limits, timeout=self.timeout, run_label=self.run_label)
+        start = time.monotonic()
+        worker = self._idle.get()
+        try:
+            if worker.attached.stream is None:
+                worker.start()
+            counter = _CountingBroker(self.broker)
+            context = CallContext("solve", task_view.id, self.generation, sample)
+            job = {"entry": self.entry, "task": _task_json(task_view),
+                   "uid": self.spec.uid, "timeout": self.timeout,
+                   "memory_mb": self.limits.job_memory_mb, "agent_dir": AGENT_IN}
+            with BrokerServer(counter, worker.socket_dir / "broker.sock",  # type: ignore[arg-type]
+                              identity=context, mode=0o666):
+                reply = worker.run(job, self.timeout)
+        finally:
+            self._idle.put(worker)
+        status = str(reply.get("status"))
+        solution = reply.get("solution") if status == "ok" else None
+        if status == "ok" and not isinstance(solution, str):
+            status, solution = "error", None
+        return SolveOutcome(status, solution, str(reply.get("detail", "")),
+                            time.monotonic() - start, counter.calls, _events(reply),
+                            str(reply.get("output_tail", "")))
+
+    def close(self) -> None:
+        with self._lock:
+            for worker in self._workers:
+                worker.stop()
+            if self._stage:
+                shutil.rmtree(self._stage, ignore_errors=True)
+                self._stage = ""
+
+    def __enter__(self) -> SolvePool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
