@@ -14,8 +14,9 @@
    - **agent sandbox**: the containers agent calls run in: a warm one per concurrent solve of a
      generation (emptied between solves), a fresh one per improve and per validation; staging
      the agent's files, serving each call's broker socket, fetching an improve's workspace;
-   - **run setup**: once per run, not per generation: loading the suite and the recording,
-     opening the store, the lineage repository, removing a killed attempt's containers;
+   - **run setup/close**: once per run, not per generation: loading the suite and the recording,
+     opening the store, the lineage repository, removing a killed attempt's containers; at the
+     end, closing the store (its last checkpoint);
    - **harness**: everything else: parent selection, feedback, the audit, the lineage commit,
      the store's committed writes, scheduling and progress.
 
@@ -100,8 +101,9 @@ TIMED: list[tuple[Any, str, str, str]] = [
     (Judge, "judge_many", "judge", "call"),
     (Judge, "__enter__", "judge start/stop", "call"),
     (Judge, "__exit__", "judge start/stop", "call"),
-    (Loop, "__init__", "run setup", "call"),
-    (runner, "cleanup", "run setup", "call"),
+    (Loop, "__init__", "run setup/close", "call"),
+    (runner, "cleanup", "run setup/close", "call"),
+    (Loop, "close", "run setup/close", "call"),
     # the agent's own code, in its container: a one-off call, or a job of a warm container
     (container, "_run_runner", "agent", "call"),
     (pool._Worker, "run", "agent", "call"),
@@ -172,10 +174,11 @@ def main() -> None:
     parts["harness"] = wall - sum(parts.values())
     print(f"replayed: {generations} generations, {len(verdicts(replay))} results, identical "
           f"verdicts and solutions; wall {wall:.2f} s\n")
-    print(f"{'part':<15} {'s total':>8} {'s / generation':>15}")
-    for part in ("run setup", "judge start/stop", "judge", "agent", "agent sandbox", "harness"):
+    print(f"{'part':<16} {'s total':>8} {'s / generation':>15}")
+    for part in ("run setup/close", "judge start/stop", "judge", "agent", "agent sandbox",
+                 "harness"):
         value = parts.get(part, 0.0)
-        print(f"{part:<15} {value:>8.2f} {value / generations:>15.3f}")
+        print(f"{part:<16} {value:>8.2f} {value / generations:>15.3f}")
     judge = parts.get("judge", 0.0)
     ratio = parts["harness"] / judge
     print(f"\nharness overhead / judge time = {ratio:.3f}  "

@@ -167,6 +167,11 @@ class Judge:
         """Judge every job (in parallel across workers); verdicts come back in job order."""
         self.start()
         jobs = list(jobs)
+        if len(jobs) == 1:  # the loop judges one solution at a time: no threads needed
+            verdict = self._one(jobs[0])
+            if on_result is not None:
+                on_result(verdict)
+            return [verdict]
         with ThreadPoolExecutor(len(self._workers)) as pool:
             futures = [pool.submit(self._one, job) for job in jobs]
             verdicts = []

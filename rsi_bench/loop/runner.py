@@ -253,10 +253,14 @@ class Loop:
         with SolvePool(self.lineage.path(g), broker=self.broker, generation=g,
                        backend=self.config.sandbox, limits=self.limits,
                        timeout=self.config.solve_timeout, run_label=self.label,
-                       workers=self.config.concurrency) as agents, \
-                ThreadPoolExecutor(self.config.concurrency) as pool:
-            for _ in pool.map(lambda ts: self._solve_and_judge(g, agents, *ts), todo):
-                pass
+                       workers=self.config.concurrency) as agents:
+            if self.config.concurrency == 1:
+                for task, sample in todo:
+                    self._solve_and_judge(g, agents, task, sample)
+                return
+            with ThreadPoolExecutor(self.config.concurrency) as pool:
+                for _ in pool.map(lambda ts: self._solve_and_judge(g, agents, *ts), todo):
+                    pass
 
     def _solve_and_judge(self, g: int, agents: SolvePool, task: Task, sample: int) -> None:
         outcome = agents.solve(task.view(), sample)

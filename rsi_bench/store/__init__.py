@@ -7,15 +7,18 @@ which WAL lets run alongside the writer.
 
 from __future__ import annotations
 
+import collections
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from rsi_bench.errors import RsiBenchError
 from rsi_bench.store.migrations import MIGRATIONS
+
+MAX_SPARE_READERS = 8  # reading connections kept for the next threads (broker connections)
 
 
 class StoreError(RsiBenchError):
@@ -56,15 +59,17 @@ def migrate(db: sqlite3.Connection, path: str | Path = "") -> int:
 
 
 class _Reader:
-    """Owns a reading connection: closing it when the owning thread's locals are dropped."""
+    """A thread's reading connection. When the thread's locals are dropped (it ended), the
+    connection goes back to the store for the next thread, or is closed."""
 
-    __slots__ = ("__weakref__", "db")
+    __slots__ = ("__weakref__", "db", "release")
 
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
+    def __init__(self, db: sqlite3.Connection, release: Callable[[sqlite3.Connection], None]
+                 ) -> None:
+        self.db, self.release = db, release
 
     def __del__(self) -> None:
-        self.db.close()
+        self.release(self.db)
 
 
 class Store:
@@ -82,6 +87,8 @@ class Store:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._readers: weakref.WeakSet[_Reader] = weakref.WeakSet()
+        self._spare: collections.deque[sqlite3.Connection] = collections.deque()
+        self._closed = False
 
     @contextmanager
     def write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
@@ -105,20 +112,35 @@ class Store:
                     self._writer.execute("PRAGMA synchronous=FULL")
 
     def read(self) -> sqlite3.Connection:
-        """This thread's reading connection; it is closed when the thread ends (the broker
-        answers every agent connection in a thread of its own) or when the store closes."""
+        """This thread's reading connection. When the thread ends (the broker answers every
+        agent connection in a thread of its own) it is kept for the next thread, up to
+        ``MAX_SPARE_READERS``, or closed; all are closed with the store."""
         reader = getattr(self._local, "reader", None)
         if reader is None:
-            reader = self._local.reader = _Reader(connect(self.path))
+            try:
+                db = self._spare.pop()
+            except IndexError:
+                db = connect(self.path)
+            reader = self._local.reader = _Reader(db, self._release)
             with self._lock:
                 self._readers.add(reader)
         return reader.db
 
+    def _release(self, db: sqlite3.Connection) -> None:
+        # no lock here: this runs wherever a thread's locals are dropped; deque ops are atomic
+        if self._closed or db.in_transaction or len(self._spare) >= MAX_SPARE_READERS:
+            db.close()
+        else:
+            self._spare.append(db)
+
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             for reader in list(self._readers):
                 reader.db.close()
             self._readers.clear()
+            while self._spare:
+                self._spare.pop().close()
             self._writer.close()
 
     def __enter__(self) -> Store:

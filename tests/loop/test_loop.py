@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -26,6 +27,20 @@ BASE = ["--model", "simulated", "--suite", "rsi-core", "--limit", "8", "--concur
 def cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "rsi_bench.cli", *args], capture_output=True,
                           text=True, timeout=timeout, env=os.environ.copy())
+
+
+def committed(run_dir: Path) -> int:
+    """Rows a run has committed so far (results, generations, model calls); 0 before it has a
+    store."""
+    if not (run_dir / "run.sqlite").exists():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{run_dir / 'run.sqlite'}?mode=ro",
+                                                uri=True, timeout=5)) as db:
+            return sum(db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+                       for table in ("results", "generations", "model_calls"))
+    except sqlite3.OperationalError:  # the tables are not created yet
+        return 0
 
 
 def store_rows(run_dir: Path) -> dict[str, list[tuple[object, ...]]]:
@@ -112,15 +127,24 @@ def test_kill_and_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
     rng = random.Random(11)
     kills = 0
     for _ in range(10):  # kill -9 at 10 random moments, resuming each time
+        # a moment: during start-up, or just after 1-3 more rows were committed (plus jitter),
+        # so that the kills fall all along the run, however fast it is
+        step, jitter = rng.randint(0, 3), rng.uniform(0.0, 0.3)
+        before = committed(killed)
         proc = subprocess.Popen([sys.executable, "-m", "rsi_bench.cli", "run", *args,
                                  "--run-dir", str(killed)], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.5, 4.0))
+        start = time.monotonic()
+        while proc.poll() is None and time.monotonic() - start < 120:
+            if committed(killed) >= before + step if step else time.monotonic() - start > 0.3:
+                time.sleep(jitter)
+                break
+            time.sleep(0.01)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
         proc.wait()
-    assert kills >= 8
+    assert kills == 10  # every kill landed before the run could finish
     done = cli("run", *args, "--run-dir", str(killed))
     assert done.returncode == 0, done.stderr[-2000:]
     assert store_rows(killed) == store_rows(reference)
