@@ -107,14 +107,19 @@ class Broker:
 
     def complete(self, role: str, messages: Sequence[Message], params: Mapping[str, Any],
                  *, task_id: str | None = None, generation: int | None = None,
-                 sample: int = 0) -> BrokerAnswer:
+                 sample: int = 0, draw: str | None = None) -> BrokerAnswer:
+        """``draw``: see ``CallContext``; part of the cache key and of the recorded request,
+        never of what the model is sent."""
         if role not in ROLES:
             raise BadRequest(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         checked = validate_messages(list(messages))
         params = dict(params)
-        context = CallContext(role, task_id, generation, sample)
-        digest = request_hash(self.model.name, checked, params)
-        request = {"model": self.model.name, "messages": checked, "params": params}
+        context = CallContext(role, task_id, generation, sample, draw)
+        digest = request_hash(self.model.name, checked, params, draw)
+        request: dict[str, Any] = {"model": self.model.name, "messages": checked,
+                                   "params": params}
+        if draw is not None:
+            request["draw"] = draw
         # one request at a time per hash, so a duplicate waits and becomes a cache hit
         with self._lock_for(digest) if self.cache else _NoLock():
             cached = self._cached(digest) if self.cache else None

@@ -60,12 +60,13 @@ def sampling_seed(loop_seed: int, generation: int | None, sample: int = 0) -> in
 
 class LoopBroker(Broker):
     """Gives every generation (and every sample of a task) its own sampling seed, derived from
-    the loop seed.
+    the loop seed; for models that take no seed (Anthropic's), its own draw instead (see
+    ``CallContext.draw``): the request is sent as is, but cached as a separate one.
 
     Without it, an identical copy of an agent (the ``noop`` control) would send identical
     requests and get the cached answers of its parent: no sampling noise at all, which is the
-    very thing the control measures. Within one generation the seed is fixed, so a resumed run
-    gets cache hits instead of paying again.
+    very thing the control measures. Within one generation the seed (or draw) is fixed, so a
+    resumed run gets cache hits instead of paying again.
     """
 
     def __init__(self, *args: Any, loop_seed: int, seeded: bool, **kwargs: Any) -> None:
@@ -75,11 +76,14 @@ class LoopBroker(Broker):
         self._paid_lock = threading.Lock()
 
     def complete(self, role: str, messages: Any, params: Any, *, task_id: str | None = None,
-                 generation: int | None = None, sample: int = 0) -> Any:
+                 generation: int | None = None, sample: int = 0,
+                 draw: str | None = None) -> Any:
         if self.seeded:
             params = {"seed": sampling_seed(self.loop_seed, generation, sample), **dict(params)}
+        elif generation is not None and draw is None:
+            draw = f"loop seed {self.loop_seed}, generation {generation}, sample {sample}"
         answer = super().complete(role, messages, params, task_id=task_id,
-                                  generation=generation, sample=sample)
+                                  generation=generation, sample=sample, draw=draw)
         if not answer.cache_hit:
             with self._paid_lock:
                 self.paid += answer.completion.cost_usd or 0.0

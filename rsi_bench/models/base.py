@@ -69,6 +69,9 @@ class CallContext:
     task_id: str | None = None
     generation: int | None = None
     sample: int = 0  # which of a task's samples (a loop draws each with its own seed)
+    # Which independent draw of a request this is, for models that take no sampling seed: the
+    # broker's cache treats the same request in two draws as two requests. Never sent.
+    draw: str | None = None
 
 
 @runtime_checkable
@@ -90,15 +93,19 @@ class ContextualModel(Protocol):
 
 
 def canonical_request(model: str, messages: Sequence[Mapping[str, Any]],
-                      params: Mapping[str, Any]) -> str:
-    """Canonical JSON of a request: sorted keys, no whitespace, UTF-8 kept as is."""
-    body = {"model": model, "messages": [dict(m) for m in messages], "params": dict(params)}
+                      params: Mapping[str, Any], draw: str | None = None) -> str:
+    """Canonical JSON of a request: sorted keys, no whitespace, UTF-8 kept as is. ``draw``
+    (see ``CallContext``) is part of it only when set, so hashes without one never change."""
+    body: dict[str, Any] = {"model": model, "messages": [dict(m) for m in messages],
+                            "params": dict(params)}
+    if draw is not None:
+        body["draw"] = draw
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def request_hash(model: str, messages: Sequence[Mapping[str, Any]],
-                 params: Mapping[str, Any]) -> str:
-    return hashlib.sha256(canonical_request(model, messages, params).encode()).hexdigest()
+                 params: Mapping[str, Any], draw: str | None = None) -> str:
+    return hashlib.sha256(canonical_request(model, messages, params, draw).encode()).hexdigest()
 
 
 def validate_messages(messages: object) -> list[Message]:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rsi_bench.models.base import (
+    CallContext,
     Completion,
     Message,
     ModelError,
@@ -86,8 +87,13 @@ class ReplayModel:
         return len(self._answers)
 
     def complete(self, messages: Sequence[Message], **params: Any) -> Completion:
+        return self.complete_in_context(messages, CallContext("unknown"), **params)
+
+    def complete_in_context(self, messages: Sequence[Message], context: CallContext,
+                            **params: Any) -> Completion:
+        """Look up the request as the broker hashed it: with its draw, when it had one."""
         checked = validate_messages(list(messages))
-        digest = request_hash(self.name, checked, params)
+        digest = request_hash(self.name, checked, params, context.draw)
         answer = self._answers.get(digest)
         if answer is None:
             raise ReplayMiss(digest, summarize(checked), str(self.source))

@@ -56,6 +56,45 @@ def test_paid_counts_each_paid_call_once_and_matches_the_store(tmp_path: Path) -
                         generation=generation)
     recorded = store.read().execute(
         "SELECT SUM(cost_usd) FROM model_calls WHERE cache_hit = 0").fetchone()[0]
-    # unseeded: the third and fourth requests are the first again, answered from the cache
-    assert broker.paid == recorded == 0.5
+    # the third request is the first again (same generation and sample): a free cache hit;
+    # the fourth is a new draw (another generation) and is paid
+    assert broker.paid == recorded == 0.75
     store.close()
+
+
+class UnseededModel:
+    """Like Anthropic's API: takes no seed, and answers each call anew."""
+
+    name = "anthropic/claude-test"
+    free = True
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, object]] = []
+
+    def complete(self, messages: list[Message], **params: object) -> Completion:
+        self.sent.append(dict(params))
+        return Completion(f"draw {len(self.sent)}", "end_turn", Usage(1, 1), 0.0, 0.0, self.name)
+
+
+def test_a_model_without_seed_gets_independent_draws_that_replay(tmp_path: Path) -> None:
+    model, store = UnseededModel(), Store(tmp_path / "run.sqlite")
+    broker = LoopBroker(model, store, {}, loop_seed=4, seeded=False)
+    messages = [{"role": "user", "content": "same request"}]
+    keys = [(0, 0), (1, 0), (1, 1), (1, 1), (0, 0)]
+    texts = [broker.complete("solve", messages, {"max_tokens": 50}, task_id="t", generation=g,
+                             sample=s).completion.text for g, s in keys]
+    # three draws; the repeated (generation, sample) pairs are a resume: cache hits
+    assert texts == ["draw 1", "draw 2", "draw 3", "draw 3", "draw 1"]
+    assert model.sent == [{"max_tokens": 50}] * 3  # the draw is never sent to the model
+    recorded = [json.loads(r[0]) for r in store.read().execute(
+        "SELECT request_json FROM model_calls ORDER BY id")]
+    assert recorded[1]["draw"] == "loop seed 4, generation 1, sample 0"
+    store.close()
+
+    replay_store = Store(tmp_path / "replay.sqlite")
+    replayed = LoopBroker(get_model(f"replay/{tmp_path / 'run.sqlite'}"), replay_store, {},
+                          loop_seed=4, seeded=False)
+    again = [replayed.complete("solve", messages, {"max_tokens": 50}, task_id="t",
+                               generation=g, sample=s).completion.text for g, s in keys]
+    assert again == texts
+    replay_store.close()
