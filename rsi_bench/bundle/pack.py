@@ -38,6 +38,7 @@ from typing import Any
 
 from rsi_bench import __version__
 from rsi_bench.errors import InputError
+from rsi_bench.store import read_only_uri
 
 SCHEMA = "rsi-bench/bundle"
 VERSION = 1
@@ -97,7 +98,7 @@ def run_name(run_dir: Path) -> str:
 
 def _copy_store(src: Path, dest: Path) -> None:
     """A consistent copy of a live or finished SQLite store (the backup API, not a file copy)."""
-    source = sqlite3.connect(f"file:{src}?mode=ro", uri=True)
+    source = sqlite3.connect(read_only_uri(src), uri=True)
     try:
         target = sqlite3.connect(dest)
         try:
@@ -111,7 +112,7 @@ def _copy_store(src: Path, dest: Path) -> None:
 
 def query(store: Path, sql: str) -> list[sqlite3.Row]:
     """Rows from a store, opened read-only (a bundle's or a run's store is never written)."""
-    db = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    db = sqlite3.connect(read_only_uri(store), uri=True)
     db.row_factory = sqlite3.Row
     try:
         return db.execute(sql).fetchall()

@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from rsi_bench.errors import InputError
+from rsi_bench.store import read_only_uri
 from rsi_bench.store.migrations import MIGRATIONS
 
 STORE_NAME = "run.sqlite"
@@ -106,7 +107,7 @@ class RunReader:
         if not self.db_path.is_file():
             raise InputError(f"{run_dir} is not a run directory: it holds no {STORE_NAME}")
         try:
-            self._db = sqlite3.connect(self.db_path.as_uri() + "?mode=ro", uri=True,
+            self._db = sqlite3.connect(read_only_uri(self.db_path), uri=True,
                                        isolation_level=None, timeout=30.0)
         except sqlite3.Error as exc:
             raise InputError(f"{self.db_path}: cannot open it read-only ({exc})") from None

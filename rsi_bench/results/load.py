@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rsi_bench.errors import InputError
+from rsi_bench.store import read_only_uri
 from rsi_bench.store.migrations import MIGRATIONS
 
 if TYPE_CHECKING:
@@ -154,19 +155,11 @@ def load_run(path: str | Path) -> RunData:
 
 
 class _open_read_only:
-    """A read-only connection that leaves no trace on a closed run.
-
-    ``mode=ro`` on a WAL database creates empty -wal/-shm files next to it. When there is no
-    -wal file the store was closed cleanly and everything is in the main file, so it is opened
-    as ``immutable`` (no locks, no side files); otherwise a writer may be live, so it is opened
-    ``mode=ro``, which reads the WAL and takes read locks.
-    """
+    """A read-only connection that leaves no trace on a closed run (``read_only_uri``)."""
 
     def __init__(self, db_path: Path) -> None:
-        live = db_path.with_name(db_path.name + "-wal").exists()
-        uri = db_path.resolve().as_uri() + ("?mode=ro" if live else "?mode=ro&immutable=1")
         try:
-            self.db = sqlite3.connect(uri, uri=True)
+            self.db = sqlite3.connect(read_only_uri(db_path), uri=True)
             self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.DatabaseError as exc:
             raise InputError(f"{db_path} is not a readable SQLite database ({exc})") from None

@@ -36,6 +36,19 @@ def connect(path: str | Path) -> sqlite3.Connection:
     return db
 
 
+def read_only_uri(path: str | Path) -> str:
+    """A URI for a read-only connection that leaves no trace on a closed run.
+
+    ``mode=ro`` on a WAL database creates empty -wal/-shm files next to it. When there is no
+    -wal file the store was closed cleanly and everything is in the main file, so it is opened
+    as ``immutable`` (no locks, no side files); otherwise a writer may be live, so it is opened
+    ``mode=ro``, which reads the WAL and takes read locks. Use with ``uri=True``.
+    """
+    path = Path(path)
+    live = path.with_name(path.name + "-wal").exists()
+    return path.resolve().as_uri() + ("?mode=ro" if live else "?mode=ro&immutable=1")
+
+
 def migrate(db: sqlite3.Connection, path: str | Path = "") -> int:
     """Apply pending migrations; return the schema version."""
     db.execute("BEGIN IMMEDIATE")

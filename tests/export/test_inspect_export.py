@@ -225,6 +225,7 @@ def test_partial_run_is_exported_without_touching_it(tmp_path: Path) -> None:
     before = hashlib.sha256((w.run_dir / "run.sqlite").read_bytes()).hexdigest()
     assert export(str(w.run_dir))[0] == 0  # re-export: same names, overwritten
     assert hashlib.sha256((w.run_dir / "run.sqlite").read_bytes()).hexdigest() == before
+    assert sorted(p.name for p in w.run_dir.glob("run.sqlite*")) == ["run.sqlite"]  # no side files
     assert len(list((w.run_dir / "inspect-logs").glob("*.eval"))) == 4
 
 
