@@ -132,3 +132,51 @@ def test_an_agent_without_a_manifest_is_invalid_without_a_container(world: World
         outcome = pool.solve(world.task("chunk").view())
         assert pool._workers == []
     assert outcome.status == "invalid" and "agent.toml" in outcome.detail
+
+
+# Looks everywhere it can read (files, other processes' command lines, environments and
+# memory) for the first task's id and code. The first solve leaves a note and hunts too: the
+# control that the hunt finds what is there.
+HUNT = """
+    import json, os
+    WANTED = [b"rsi-core/" + b"chunk", b"def " + b"chunk("]  # not literally in this file
+    SKIP = ("/proc", "/sys", "/dev", "/agent")
+    def solve(task_view, model):
+        if task_view.entry_point == "chunk":
+            open("/tmp/note", "wb").write(WANTED[0])
+        hits = []
+        for dirpath, dirs, files in os.walk("/"):
+            dirs[:] = [d for d in dirs if os.path.join(dirpath, d) not in SKIP]
+            for name in files:
+                path = os.path.join(dirpath, name)
+                try:
+                    data = open(path, "rb").read(1 << 22)
+                except OSError:
+                    continue
+                hits += [path for w in WANTED if w in data]
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            for leaf in ("cmdline", "environ", "mem"):
+                try:
+                    data = open(f"/proc/{pid}/{leaf}", "rb").read(1 << 22)
+                except OSError:
+                    continue
+                hits += [f"/proc/{pid}/{leaf}" for w in WANTED if w in data]
+        return json.dumps(hits)
+    def improve(workspace, feedback, model):
+        pass
+"""
+
+
+@pytest.mark.parametrize("backend", ISOLATING)
+def test_a_later_solve_finds_no_trace_of_an_earlier_task(world: World, backend: str) -> None:
+    require_backend(backend)
+    agent = make_agent(world.tmp / f"hunt-{backend}", HUNT)
+    with SolvePool(agent, broker=world.broker, generation=0, backend=backend,
+                   run_label=RUN_LABEL) as pool:
+        first = pool.solve(world.task("chunk").view())
+        box = pool._workers[0].attached.sandbox
+        later = pool.solve(world.task("median").view())
+        assert pool._workers[0].attached.sandbox is box
+    assert first.status == later.status == "ok", later.detail
+    assert json.loads(first.solution or "") == ["/tmp/note"]  # the control: found
+    assert json.loads(later.solution or "") == []
