@@ -182,3 +182,28 @@ def test_agent_without_manifest_and_foreign_run_dir(tmp_path: Path) -> None:
     assert "seed" in other.stderr and len(other.stderr.strip().splitlines()) == 1
     summary = json.dumps(store_rows(run_dir)["generations"])
     assert "evaluated" in summary
+
+
+def test_warm_agent_containers_change_no_outcome(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run whose solves share warm containers records exactly what it records when every
+    solve gets a container of its own."""
+    require_backend("docker")
+    from rsi_bench.agents import pool
+    from rsi_bench.loop.config import RunConfig
+    from rsi_bench.loop.runner import Loop
+
+    def run(run_dir: Path) -> None:
+        loop = Loop(RunConfig(model="simulated", limit=8, generations=2, improver="self",
+                              seed=2, concurrency=1, solve_timeout=15, improve_timeout=60),
+                    run_dir)
+        try:
+            loop.run()
+        finally:
+            loop.close()
+
+    run(tmp_path / "warm")
+    monkeypatch.setattr(pool, "POOLED_BACKENDS", ())  # a fresh container per solve
+    run(tmp_path / "fresh")
+    warm, fresh = store_rows(tmp_path / "warm"), store_rows(tmp_path / "fresh")
+    assert warm["results"] and warm == fresh
