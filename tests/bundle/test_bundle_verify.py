@@ -87,7 +87,18 @@ def test_verifies_in_another_directory_with_no_key(bundle_file: Path, tmp_path: 
     assert set(checks) == {"manifest", "suite", "lineage", "re-judge", "replay", "statistics"}
     assert all(block.startswith("ok") for block in checks.values()), done.stdout
     assert "verified: every check passed" in done.stdout
-    assert "20 recorded solutions judged again" in checks["re-judge"]  # 8 tasks x 2 gens + ...
+    # every recorded solution: 6 dev/held-out tasks per evaluated generation, plus the 2 sealed
+    # tasks on generation 0 and on the selected generation (once when that is generation 0)
+    stores = list(unpacked(bundle_file, tmp_path / "b").glob("runs/*/run.sqlite"))
+    with sqlite3.connect(stores[0]) as db:
+        (solutions,) = db.execute(
+            "SELECT COUNT(*) FROM results WHERE solution IS NOT NULL").fetchone()
+        (evaluated,) = db.execute(
+            "SELECT COUNT(*) FROM generations WHERE status = 'evaluated'").fetchone()
+        (sealed,) = db.execute(
+            "SELECT COUNT(DISTINCT generation) FROM results WHERE split = 'sealed'").fetchone()
+    assert len(stores) == 1 and sealed in (1, 2) and solutions == 6 * evaluated + 2 * sealed
+    assert f"{solutions} recorded solutions judged again" in checks["re-judge"]
 
 
 def test_tampered_number_is_named(bundle_file: Path, tmp_path: Path) -> None:
