@@ -15,8 +15,8 @@
      generation (emptied between solves), a fresh one per improve and per validation; staging
      the agent's files, serving each call's broker socket, fetching an improve's workspace;
    - **run setup/close**: once per run, not per generation: loading the suite and the recording,
-     opening the store, the lineage repository, removing a killed attempt's containers; at the
-     end, closing the store (its last checkpoint);
+     opening the store, the lineage repository, removing a killed attempt's containers, copying
+     the seed agent in as generation 0; at the end, closing the store (its last checkpoint);
    - **harness**: everything else: parent selection, feedback, the audit, the lineage commit,
      the store's committed writes, scheduling and progress.
 
@@ -104,6 +104,7 @@ TIMED: list[tuple[Any, str, str, str]] = [
     (Loop, "__init__", "run setup/close", "call"),
     (runner, "cleanup", "run setup/close", "call"),
     (Loop, "close", "run setup/close", "call"),
+    (Loop, "_seed_generation", "run setup/close", "call"),
     # the agent's own code, in its container: a one-off call, or a job of a warm container
     (container, "_run_runner", "agent", "call"),
     (pool._Worker, "run", "agent", "call"),

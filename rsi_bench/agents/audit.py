@@ -60,7 +60,10 @@ def _text(data: bytes) -> str:
 
 def changed_files(parent_dir: str | Path, child_dir: str | Path) -> dict[str, str]:
     """``{path: "added" | "modified" | "deleted"}``, sorted by path."""
-    parent, child = _files(Path(parent_dir)), _files(Path(child_dir))
+    return _changes(_files(Path(parent_dir)), _files(Path(child_dir)))
+
+
+def _changes(parent: dict[str, bytes], child: dict[str, bytes]) -> dict[str, str]:
     out = {p: "deleted" for p in parent if p not in child}
     out.update({p: "added" for p in child if p not in parent})
     out.update({p: "modified" for p in child if p in parent and parent[p] != child[p]})
@@ -72,7 +75,7 @@ def audit(parent_dir: str | Path, child_dir: str | Path, manifest: AgentManifest
     """Audit the change parent -> child. ``manifest`` is the PARENT's; ``forbidden_strings``
     are held-out / sealed task ids, prompts and test texts (never echoed in a finding)."""
     parent, child = _files(Path(parent_dir)), _files(Path(child_dir))
-    changes = changed_files(parent_dir, child_dir)
+    changes = _changes(parent, child)
     findings = [Finding("changed", p, how) for p, how in changes.items()]
     findings += [Finding("outside_mutable", p, f"{how}, but the parent's agent.toml does not "
                          "declare it mutable") for p, how in changes.items()

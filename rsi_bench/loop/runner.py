@@ -25,7 +25,7 @@ from rsi_bench.errors import InputError
 from rsi_bench.judge import Job, Judge
 from rsi_bench.loop.config import RunConfig
 from rsi_bench.loop.lineage import Lineage
-from rsi_bench.loop.strategy import Candidate, choose_parent, dev_scores
+from rsi_bench.loop.strategy import Candidate, choose_parent
 from rsi_bench.models import get_model
 from rsi_bench.sandbox import Limits
 from rsi_bench.sandbox.admin import cleanup
@@ -192,7 +192,7 @@ class Loop:
 
     def _make_child(self, g: int) -> None:
         gens = self.runs.generations()
-        scores = dev_scores([dict(r) for r in self.runs.results()])
+        scores = self.runs.dev_scores()
         children = {x.generation: sum(y.parent == x.generation for y in gens) for x in gens}
         candidates = [Candidate(x.generation, scores.get(x.generation, 0.0),
                                 children[x.generation]) for x in gens if x.status == "evaluated"]
@@ -294,7 +294,7 @@ class Loop:
 
     def selected(self) -> int:
         """The generation a run puts forward: best dev score, ties to the earliest."""
-        scores = dev_scores([dict(r) for r in self.runs.results()])
+        scores = self.runs.dev_scores()
         evaluated = [x.generation for x in self.runs.generations() if x.status == "evaluated"]
         return max(evaluated, key=lambda g: (scores.get(g, 0.0), -g))
 

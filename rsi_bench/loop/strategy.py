@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 STRATEGIES = ("latest", "greedy", "archive")
@@ -39,14 +38,3 @@ def choose_parent(strategy: str, candidates: list[Candidate], *, seed: int,
         weights = [(c.dev_score + 0.05) / (1 + c.children) for c in candidates]
         return rng.choices(candidates, weights=weights, k=1)[0].generation
     raise ValueError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
-
-
-def dev_scores(rows: list[Mapping[str, object]]) -> dict[int, float]:
-    """Mean pass rate on the dev split per generation."""
-    totals: dict[int, list[int]] = {}
-    for row in rows:
-        if row["split"] == "dev":
-            entry = totals.setdefault(int(row["generation"]), [0, 0])  # type: ignore[call-overload]
-            entry[0] += row["status"] == "pass"
-            entry[1] += 1
-    return {g: passed / n for g, (passed, n) in totals.items() if n}

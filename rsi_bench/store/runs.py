@@ -85,6 +85,13 @@ class RunStore:
                                  f"{sample} is already recorded: resume would duplicate work"
                                  ) from exc
 
+    def dev_scores(self) -> dict[int, float]:
+        """Mean pass rate on the dev split, per generation that has dev results."""
+        rows = self.store.read().execute(
+            "SELECT generation, AVG(status = 'pass') FROM results WHERE split = 'dev' "
+            "GROUP BY generation")
+        return {int(g): float(score) for g, score in rows}
+
     def done(self, generation: int) -> set[tuple[str, int]]:
         rows = self.store.read().execute(
             "SELECT task_id, sample FROM results WHERE generation = ?", (generation,))
