@@ -112,3 +112,17 @@ def _link(fd: str) -> bool:
         return True
     except OSError:
         return False
+
+
+def test_dev_scores_count_dev_results_only(tmp_path: Path) -> None:
+    from rsi_bench.store.runs import RunStore
+
+    with Store(tmp_path / "run.sqlite") as store:
+        runs = RunStore(store)
+        for g in (0, 1, 2):
+            runs.add_generation(g, None if g == 0 else 0, "self", None, [], "created")
+        rows = [(0, "a", "dev", "pass"), (0, "b", "dev", "fail"), (0, "c", "heldout", "pass"),
+                (1, "a", "dev", "pass"), (1, "b", "dev", "pass"), (2, "c", "heldout", "pass")]
+        for g, task, split, status in rows:
+            runs.add_result(g, task, 0, split, status, "ok", "", "x", 0.0, 0.0, {})
+        assert runs.dev_scores() == {0: 0.5, 1: 1.0}  # generation 2 has no dev result
