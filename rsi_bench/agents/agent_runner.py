@@ -1,7 +1,6 @@
-"""Runs agent calls inside an agent container. Standard library only; never imports rsi_bench.
+"""Runs one agent call inside an agent container. Standard library only; never imports rsi_bench.
 
     python3 -I -S /opt/rsi-bench/agent_runner.py solve|improve|check   (as root; job JSON on stdin)
-    python3 -I -S /opt/rsi-bench/agent_runner.py serve [--connect SOCKET] [--clean DIR ...]
 
 Why a parent and a child: the agent is hostile until proven otherwise, so it must not be able to
 forge the result the host reads. This process (root) reads the job, then forks a child that
@@ -11,13 +10,8 @@ result pipe, and only then imports the agent. The child cannot reach this proces
 This process waits under the job's wall clock, kills every process of the sandbox uid (daemons
 included), and writes the one result line, prefixed with the host's nonce, to its own stdout.
 
-``serve`` keeps one warm container busy with many solves of one agent, one after another: for
-each job line it starts the one-call runner above as a new interpreter (so no solve inherits
-another's memory), then, with every agent process dead, empties the scratch directories. A
-container where a job left something that emptying cannot remove (a surviving process, System V
-IPC objects, POSIX message queues) is reported dirty, and the host replaces it before the next
-job. Tasks therefore never see each other's files, processes or memory, as with a fresh container
-per call, at a fraction of the cost.
+A warm container runs many solves through ``agent_server.py``, which starts this runner once
+per solve.
 
 The child records suspicious operations (sockets, grader files, writes outside the workspace,
 hunting for tests) with an audit hook. That is a heuristic: code in the same interpreter can
@@ -31,17 +25,13 @@ import json
 import os
 import pathlib
 import resource
-import secrets
 import select
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
 import traceback
-from typing import Any
 
 RESULT_TAG = "RSI-BENCH-RESULT"
 CLIENT_DIR = "/opt/rsi-bench/agent_client"
@@ -279,132 +269,10 @@ def _drain(fd: int, tail: bytearray) -> None:
     os.close(fd)
 
 
-SERVE_GRACE_S = 10.0  # on top of a job's timeout, for the one-call runner's own cleanup
-IPC_TABLES = ("/proc/sysvipc/shm", "/proc/sysvipc/msg", "/proc/sysvipc/sem")
-
-
-def _serve_one(job: dict, uid: int) -> dict:  # type: ignore[type-arg]
-    """Run one solve job through a fresh one-call runner; return its reply."""
-    nonce = secrets.token_hex(16)
-    timeout = float(job["timeout"])
-    proc = subprocess.Popen([sys.executable, "-I", "-S", os.path.abspath(__file__), "solve"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, cwd="/", close_fds=True)
-    try:
-        out, err = proc.communicate(json.dumps({**job, "nonce": nonce}).encode(),
-                                    timeout=timeout + SERVE_GRACE_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        _kill_uid(uid)
-        return {"status": "timeout", "detail": f"no result within {timeout:g} s; every process "
-                "of the agent was killed"}
-    prefix = f"{RESULT_TAG} {nonce} ".encode()
-    for line in out.splitlines():
-        if line.startswith(prefix):
-            reply = json.loads(line[len(prefix):])
-            if isinstance(reply, dict):
-                return reply
-    return {"status": "error", "detail": f"the agent runner gave no result (exit code "
-            f"{proc.returncode}): {err.decode('utf-8', 'replace')[-500:]}"}
-
-
-def _empty(top: str) -> None:
-    """Remove everything under ``top`` (never following a symlink), keeping ``top`` itself."""
-    try:
-        entries = list(os.scandir(top))
-    except OSError:
-        return
-    for entry in entries:
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path)
-            else:
-                os.unlink(entry.path)
-        except OSError:
-            pass
-
-
-def _leftovers(uid: int, clean: list[str]) -> str:
-    """What a finished job left that the next one could see; empty when nothing."""
-    found = []
-    survivors = [n for n in os.listdir("/proc") if n.isdigit() and _owned_live(n, uid)]
-    if survivors:
-        found.append(f"{len(survivors)} processes of uid {uid} survived")
-    for table in IPC_TABLES:
-        try:
-            with open(table) as f:
-                rows = len(f.read().splitlines()) - 1
-        except OSError:
-            continue
-        if rows > 0:
-            found.append(f"{rows} System V IPC objects in {table}")
-    try:
-        if os.listdir("/dev/mqueue"):
-            found.append("POSIX message queues in /dev/mqueue")
-    except OSError:
-        pass
-    for top in clean:
-        try:
-            if os.listdir(top):
-                found.append(f"{top} could not be emptied")
-        except OSError:
-            pass
-    return "; ".join(found)
-
-
-def _owned_live(pid: str, uid: int) -> bool:
-    try:
-        return os.stat(f"/proc/{pid}").st_uid == uid and not _zombie(pid)
-    except OSError:
-        return False
-
-
-def serve(argv: list[str]) -> int:
-    """Answer solve jobs (one JSON line each) with one reply line each, until end of input."""
-    connect, clean = None, []
-    args = iter(argv)
-    for arg in args:
-        if arg == "--connect":
-            connect = next(args)
-        elif arg == "--clean":
-            clean.append(next(args))
-        else:
-            sys.stderr.write(f"serve: unknown argument {arg!r}\n")
-            return 2
-    if connect:
-        channel = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        channel.connect(connect)
-        reader: Any = channel.makefile("rb")
-        writer: Any = channel.makefile("wb")
-    else:
-        reader = sys.stdin.buffer
-        writer = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
-        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints cannot corrupt it
-    writer.write(json.dumps({"op": "hello"}).encode() + b"\n")
-    writer.flush()
-    for line in reader:
-        try:
-            job = json.loads(line)
-            uid = int(job["uid"])
-            reply = _serve_one(job, uid)
-        except Exception as exc:  # noqa: BLE001 - a runner fault is reported, never a result
-            reply, uid = {"status": "error", "detail": f"agent runner: {exc!r}"[:500]}, -1
-        for top in clean:
-            _empty(top)
-        reply["dirty"] = _leftovers(uid, clean) if uid >= 0 else "bad job"
-        writer.write(json.dumps(reply).encode() + b"\n")
-        writer.flush()
-    return 0
-
-
 def main(argv: list[str]) -> int:
-    if len(argv) >= 2 and argv[1] == "serve":
-        return serve(argv[2:])
     mode = argv[1] if len(argv) == 2 else ""
     if mode not in ("solve", "improve", "check"):
-        sys.stderr.write("usage: agent_runner.py solve|improve|check < job.json\n"
-                         "       agent_runner.py serve [--connect SOCKET] [--clean DIR ...]\n")
+        sys.stderr.write("usage: agent_runner.py solve|improve|check < job.json\n")
         return 2
     job_r, job_w = os.pipe()
     result_r, result_w = os.pipe()

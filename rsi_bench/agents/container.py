@@ -42,6 +42,8 @@ from rsi_bench.tasks.model import TaskView
 RUNNER = Path(__file__).resolve().parent / "agent_runner.py"
 CLIENT_DIR = Path(agent_client.__file__).resolve().parent
 RUNNER_IN, CLIENT_IN = "/opt/rsi-bench/agent_runner.py", "/opt/rsi-bench/agent_client"
+SERVER = RUNNER.with_name("agent_server.py")  # warm containers (see pool.py)
+SERVER_IN = "/opt/rsi-bench/agent_server.py"
 AGENT_IN, WORKSPACE, SOCKET_DIR_IN = "/agent", "/scratch/agent", "/run/rsi-bench"
 WORKSPACE_SRC = "/workspace-src"
 GRACE_S = 15.0  # host backstop on top of the runner's own deadline
@@ -189,12 +191,18 @@ def run_solve(agent_dir: str | Path, task_view: TaskView, *, broker: Broker, gen
                     limits=limits, run_label=run_label) as box:
         reply = _run_runner(box, "solve", {"entry": manifest.entry,
                                            "task": _task_json(task_view)}, timeout)
+    return solve_outcome(reply, start, counter.calls)
+
+
+def solve_outcome(reply: Mapping[str, Any], start: float, calls: int) -> SolveOutcome:
+    """A solve's outcome from the runner's reply (a reply that claims ok without a string
+    solution is an error)."""
     status = str(reply.get("status"))
     solution = reply.get("solution") if status == "ok" else None
     if status == "ok" and not isinstance(solution, str):
         status, solution = "error", None
     return SolveOutcome(status, solution, str(reply.get("detail", "")),
-                        time.monotonic() - start, counter.calls, _events(reply),
+                        time.monotonic() - start, calls, _events(reply),
                         str(reply.get("output_tail", "")))
 
 

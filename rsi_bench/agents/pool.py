@@ -2,7 +2,7 @@
 
 ``run_solve`` gives every call a new container, which costs far more than the judge's whole
 verdict. A ``SolvePool`` instead keeps up to ``workers`` containers of one agent (staged once,
-read-only at /agent) and runs the agent runner's ``serve`` mode in each: every solve is a new
+read-only at /agent) and runs the agent server (``agent_server.py``) in each: every solve is a new
 interpreter as the sandbox uid; after it, every process of that uid is killed and the scratch
 directories are emptied before the next solve starts. A container where a solve left something
 behind that emptying cannot remove is replaced (the runner says so in its reply), as is one that
@@ -38,13 +38,15 @@ from rsi_bench.agents.container import (
     MAX_TOTAL_BYTES,
     RUNNER,
     RUNNER_IN,
+    SERVER,
+    SERVER_IN,
     SOCKET_DIR_IN,
     SolveOutcome,
     _CountingBroker,
-    _events,
     _stage_agent,
     _task_json,
     run_solve,
+    solve_outcome,
 )
 from rsi_bench.agents.manifest import AgentError, load_manifest
 from rsi_bench.broker import Broker, BrokerServer
@@ -98,7 +100,7 @@ class _Worker:
         self.socket_dir.mkdir(mode=0o755, exist_ok=True)
 
         def command(sandbox: Any) -> list[str]:
-            cmd = ["python3", "-I", "-S", RUNNER_IN, "serve"]
+            cmd = ["python3", "-I", "-S", SERVER_IN]
             for path in sandbox.scratch:
                 cmd += ["--clean", path]
             return cmd
@@ -117,9 +119,8 @@ class _Worker:
             raise ChannelError(f"the agent runner sent an unexpected greeting: {hello!r}")
 
     def run(self, job: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """Send one job; return the runner's reply, or one that says why there is none."""
-        if self.attached.stream is None:
-            self.start()
+        """Send one job (the worker is started); return the runner's reply, or one that says
+        why there is none."""
         try:
             _write_all(self.attached.in_fd, json.dumps(job).encode() + b"\n")
             reply = json.loads(_read_line(self.attached.out_fd, self._buffer,
@@ -170,7 +171,7 @@ class SolvePool:
         os.chmod(self._stage, 0o755)
         _stage_agent(self.agent_dir, Path(self._stage) / "agent")
         mounts = {str(Path(self._stage) / "agent"): AGENT_IN, str(RUNNER): RUNNER_IN,
-                  str(CLIENT_DIR): CLIENT_IN}
+                  str(SERVER): SERVER_IN, str(CLIENT_DIR): CLIENT_IN}
         self.spec = SandboxSpec(limits=replace(limits, output_bytes=max(
             limits.output_bytes, MAX_TOTAL_BYTES + (1 << 20))), run_label=run_label,
             mounts=mounts)
@@ -201,13 +202,7 @@ class SolvePool:
                 reply = worker.run(job, self.timeout)
         finally:
             self._idle.put(worker)
-        status = str(reply.get("status"))
-        solution = reply.get("solution") if status == "ok" else None
-        if status == "ok" and not isinstance(solution, str):
-            status, solution = "error", None
-        return SolveOutcome(status, solution, str(reply.get("detail", "")),
-                            time.monotonic() - start, counter.calls, _events(reply),
-                            str(reply.get("output_tail", "")))
+        return solve_outcome(reply, start, counter.calls)
 
     def close(self) -> None:
         with self._lock:
