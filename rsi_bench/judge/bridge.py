@@ -70,6 +70,11 @@ class Refused(BaseException):
     """The solution produced a value the boundary cannot carry."""
 
 
+class CandidateExit(BaseException):
+    """The solution raised a BaseException that is not an Exception (SystemExit, ...): as in one
+    interpreter, no ``except Exception`` in the tests stops it, and the job ends as an error."""
+
+
 def _exception_table() -> dict[tuple[str, str], type]:
     table: dict[tuple[str, str], type] = {}
     import builtins
@@ -297,21 +302,31 @@ class Peer:
             self.send({"op": "refused", "detail": str(e)})
 
     # -- answers
-    def rebuild(self, desc: Any, args: Any) -> BaseException:
+    def rebuild(self, desc: Any, data: Any) -> BaseException:
         if type(desc) is not dict or type(desc.get("mro")) is not list:
             raise SolutionGone("an exception without its class")
+        args, attrs = data if type(data) is list and len(data) == 2 else (None, None)
         mro = [tuple(map(str, c))[:2] for c in desc["mro"][:32] if type(c) is list]
         message = str(desc.get("message", ""))[:2000]
         args = tuple(args) if type(args) in (list, tuple) else (message,)
         cls = self._class(mro)
         if cls is None:  # a BaseException that is not an Exception: never rebuilt as one
-            exc: BaseException = RuntimeError(f"{mro[0][1] if mro else '?'}: {message}")
+            exc: BaseException = CandidateExit(f"{mro[0][1] if mro else '?'}: {message}"[:500])
+            if self.runner:
+                self.broken = exc
+            return exc
         else:
             try:
                 exc = cls(*args)
             except Exception:  # noqa: BLE001 - args that the class's __init__ rejects
                 exc = cls.__new__(cls, *args)
                 exc.args = args
+            for name, value in (attrs.items() if type(attrs) is dict else ()):
+                if type(name) is str and name.isidentifier() and not name.startswith("_"):
+                    try:
+                        setattr(exc, name, value)
+                    except (AttributeError, TypeError):
+                        pass
             if cls not in EXCEPTIONS.values():
                 exc.__rsi_message__ = message  # type: ignore[attr-defined]
         if self.runner:
@@ -358,11 +373,21 @@ def describe(exc: BaseException) -> dict:
 
 
 def _args(exc: BaseException) -> Any:
+    """[args, attributes] of an exception, as far as they are data (e.g. JSONDecodeError.pos)."""
     try:
         encode(exc.args)
-        return list(exc.args)
+        args = list(exc.args)
     except Exception:  # noqa: BLE001 - args that are not data cross as the message
-        return None
+        args = None
+    attrs = {}
+    for name, value in getattr(exc, "__dict__", {}).items():
+        if type(name) is str and not name.startswith("_"):
+            try:
+                encode(value)
+                attrs[name] = value
+            except Exception:  # noqa: BLE001 - attributes that are not data stay behind
+                pass
+    return [args, attrs]
 
 
 class Remote:

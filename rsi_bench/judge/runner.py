@@ -427,6 +427,8 @@ def _classify(exc: BaseException, job: dict) -> tuple[str, str]:
         return "timeout", f"exceeded {job['timeout']} s"
     if isinstance(exc, (bridge.SolutionGone, bridge.Refused)):
         return "error", str(exc)[:500]
+    if isinstance(exc, bridge.CandidateExit):
+        return "error", f"the solution raised {exc}"[:500]
     if isinstance(exc, bridge.SolutionOOM):
         return "oom", str(exc)
     if not isinstance(exc, Exception):
