@@ -244,7 +244,7 @@ class Peer:
 
     def reply(self, op: str, result: Any, muts: Any) -> None:
         if op == "raise":
-            self.send({"op": "raise", "exc": describe(result)}, [_args(result), muts])
+            self.send({"op": "raise", "exc": self.describe(result)}, [self.args(result), muts])
             return
         try:
             self.send({"op": "ret"}, [result, muts])
@@ -293,16 +293,41 @@ class Peer:
                 break
         body = {"op": "items", "end": end}
         if exc is not None:
-            body["exc"] = describe(exc)
+            body["exc"] = self.describe(exc)
         try:
-            self.send(body, [items, _args(exc) if exc is not None else None])
+            self.send(body, [items, self.args(exc) if exc is not None else None])
         except NotPlainData as e:
             if self.runner:
                 raise
             self.send({"op": "refused", "detail": str(e)})
 
-    # -- answers
+    # -- exceptions
+    def describe(self, exc: BaseException) -> dict:
+        desc = describe(exc)
+        if self.runner and isinstance(exc, AssertionError):
+            desc["message"] = ""  # a test's failed assert, raised in a callback: no test text
+        return desc
+
+    def args(self, exc: BaseException) -> Any:
+        if self.runner and isinstance(exc, AssertionError):
+            return [[], {}]
+        return _args(exc)
+
     def rebuild(self, desc: Any, data: Any) -> BaseException:
+        """The exception the other side raised, as data made into an exception here. Whatever
+        goes wrong while rebuilding it breaks the job: the tests never see a half-made one."""
+        try:
+            return self._rebuild(desc, data)
+        except (SolutionGone, CandidateExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. a class name type() refuses
+            gone = SolutionGone(f"the solution process sent an exception that cannot be "
+                                f"rebuilt: {type(exc).__name__}")
+            if self.runner:
+                self.broken = gone
+            raise gone from None
+
+    def _rebuild(self, desc: Any, data: Any) -> BaseException:
         if type(desc) is not dict or type(desc.get("mro")) is not list:
             raise SolutionGone("an exception without its class")
         args, attrs = data if type(data) is list and len(data) == 2 else (None, None)
@@ -496,7 +521,7 @@ def update(old: Any, new: Any) -> Any:
 
 class Sink(io.RawIOBase):
     """The solution's ``sys.stdout``: text goes to the test's ``sys.stdout`` with the next
-    message, or on its own once OUT_CHUNK bytes are waiting."""
+    message, or on its own once OUT_CHUNK bytes are waiting or on a flush."""
 
     def __init__(self, peer: Peer) -> None:
         super().__init__()
@@ -511,6 +536,10 @@ class Sink(io.RawIOBase):
         if len(self.pending) >= OUT_CHUNK:
             self.peer.send({"op": "out"})
         return len(b)
+
+    def flush(self) -> None:  # print(..., flush=True): the text goes now, in order
+        if self.pending and not self.closed:
+            self.peer.send({"op": "out"})
 
     def take(self) -> str:
         data, self.pending = bytes(self.pending), bytearray()

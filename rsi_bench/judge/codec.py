@@ -27,7 +27,8 @@ from datetime import UTC
 from typing import Any
 
 MAX_DEPTH = 400  # nesting a real test may use; deeper values are refused, not recursed into
-MAX_FRAME = 256 << 20  # one message; larger is an error naming its size
+MAX_FRAME = 128 << 20  # one message, blobs included; larger is an error naming its size
+MAX_HEAD = 64 << 20  # its JSON part (which costs far more memory per byte once parsed)
 FAST_LIST = 32  # lists at least this long try the homogeneous fast path
 HEADER = struct.Struct(">QI")
 
@@ -58,7 +59,7 @@ def send_msg(fd: int, msg: dict, blobs: list[bytes] | None = None) -> None:
         msg = {**msg, "bl": [len(b) for b in blobs]}
     head = _dumps(msg)
     size = len(head) + sum(len(b) for b in blobs)
-    if size > MAX_FRAME:
+    if size > MAX_FRAME or len(head) > MAX_HEAD:
         raise NotPlainData(f"a value of {size} bytes exceeds the {MAX_FRAME >> 20} MiB boundary "
                            "limit")
     _write_all(fd, HEADER.pack(size, len(head)))
@@ -69,7 +70,7 @@ def send_msg(fd: int, msg: dict, blobs: list[bytes] | None = None) -> None:
 
 def recv_msg(fd: int, deadline: float | None = None) -> tuple[dict, list[bytes]]:
     size, head_len = HEADER.unpack(read_exact(fd, HEADER.size, deadline))
-    if size > MAX_FRAME or head_len > size:
+    if size > MAX_FRAME or head_len > min(size, MAX_HEAD):
         raise Malformed(f"a message of {size} bytes exceeds the {MAX_FRAME >> 20} MiB limit")
     data = read_exact(fd, size, deadline)
     msg = _loads(data[:head_len])

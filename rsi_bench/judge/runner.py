@@ -388,6 +388,8 @@ class Runner:
         sys.stdout = self.output
         try:
             hello, looks = peer.recv()
+            while hello.get("op") == "out":  # printed while loading, flushed
+                hello, looks = peer.recv()
             status = hello.get("status")
             if hello.get("op") != "hello" or status != "ready":
                 if status not in ("invalid", "error", "oom"):

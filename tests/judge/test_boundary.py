@@ -156,6 +156,34 @@ CASES: list[tuple[str, Task, str, str]] = [
 ]
 
 
+# A solution that speaks the boundary protocol itself: it writes one forged message to every
+# descriptor it holds (its reply pipe among them), the same way for each case below.
+FORGE = '''
+import os, sys
+codec = sys.modules.get("codec") or sys.modules["rsi_bench.judge.codec"]
+def f(*args):
+    msg, blobs = {msg}, []
+    for fd in range(3, 64):
+        try:
+            codec.send_msg(fd, msg, blobs)
+        except OSError:
+            pass
+    return 1
+'''
+FORGED = {
+    "a call to a handle never given": {"op": "call", "fn": 7, "v": [[], {"d": []}]},
+    "a handle never given": {"op": "ret", "v": [{"mine": 99}, None]},
+    "a tag outside the table": {"op": "ret", "v": [{"pickle": "gASVAAAA"}, None]},
+    "an exception type() refuses": {"op": "raise", "exc": {"mro": [["x", "a\\x00b"],
+                                    ["builtins", "ValueError"]]}, "v": [[[], {}], None]},
+    "an AssertionError": {"op": "raise", "exc": {"mro": [["builtins", "AssertionError"]]},
+                          "v": [[[], {}], None]},
+    "nesting past the stack": {"op": "ret", "v": "[" * 100000},
+}
+CATCH_ALL = task("catch-all", checks("try:", "    got = candidate(lambda: 0)",
+                                     "except BaseException:", "    got = 2", "assert got == 2"))
+
+
 @pytest.fixture(scope="module", params=ALL_BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     require_backend(request.param)
@@ -192,6 +220,21 @@ def test_solution_output_not_redirected_reaches_the_capped_tail(judge: Judge) ->
                           "def f():\n    print('x' * 100000 + 'END')\n    return 1\n")
     assert verdict.status == "pass"
     assert verdict.output_tail.endswith("END\n") and len(verdict.output_tail) <= 4096
+
+
+def test_forged_protocol_messages_end_as_error(judge: Judge) -> None:
+    """Even when the test catches everything: a broken boundary can never become a pass."""
+    jobs = [Job(CATCH_ALL, FORGE.replace("{msg}", repr(m)), i)
+            for i, m in enumerate(FORGED.values())]
+    # handle 1 is the test's own lambda: getting it back is what `return cb` does
+    jobs.append(Job(CATCH_ALL, FORGE.replace("{msg}", repr(
+        {"op": "ret", "v": [{"mine": 1}, None]})), len(jobs)))
+    jobs.append(Job(CATCH_ALL, "def f(cb):\n    return 2\n", len(jobs)))
+    verdicts = judge.judge_many(jobs)
+    names = [*FORGED, "its own callable back", "honest"]
+    got = {name: v.status for name, v in zip(names, verdicts, strict=True)}
+    want = {name: "error" for name in FORGED}
+    assert got == {**want, "its own callable back": "fail", "honest": "pass"}
 
 
 def test_a_never_ending_generator_and_a_callback_storm_time_out(backend: str) -> None:

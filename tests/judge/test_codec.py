@@ -17,6 +17,7 @@ import pytest
 
 from rsi_bench.judge.codec import (
     MAX_DEPTH,
+    MAX_FRAME,
     Malformed,
     NotPlainData,
     decode,
@@ -203,3 +204,17 @@ def test_a_large_list_crosses_as_one_blob() -> None:
     tree, blobs = encode(value)
     assert tree == {"aq": 0} and len(blobs[0]) == 8 * len(value)
     assert decode((tree, blobs)) == value
+
+
+def test_a_value_over_the_frame_limit_is_a_clear_error_before_anything_is_written() -> None:
+    r, w = os.pipe()
+    try:
+        tree, blobs = encode(bytes(MAX_FRAME + 1))
+        with pytest.raises(NotPlainData, match="MiB boundary limit"):
+            send_msg(w, {"op": "ret", "v": tree}, blobs)
+        os.set_blocking(r, False)
+        with pytest.raises(BlockingIOError):
+            os.read(r, 1)
+    finally:
+        os.close(r)
+        os.close(w)
