@@ -94,6 +94,7 @@ class Peer:
     def __init__(self, rfd: int, wfd: int, *, runner: bool, deadline: float | None = None,
                  entry: Any = None) -> None:
         self.rfd, self.wfd, self.runner, self.deadline = rfd, wfd, runner, deadline
+        self.reader = codec.Reader(rfd)
         self.exports: dict[int, Any] = {} if entry is None else {0: entry}
         self._ids: dict[int, int] = {}
         self._classes: dict[tuple, type] = {}
@@ -146,7 +147,7 @@ class Peer:
 
     def recv(self) -> tuple[dict, Any]:
         try:
-            msg, blobs = codec.recv_msg(self.rfd, self.deadline)
+            msg, blobs = codec.recv_msg(self.reader, self.deadline)
         except TimeoutError as exc:
             raise JobTimeout from exc
         except (EOFError, OSError) as exc:
@@ -254,6 +255,9 @@ class Peer:
             self.send({"op": "refused", "detail": str(exc)})
 
     def _state(self, args: list, kwargs: dict) -> Any:
+        if all(type(a) in _IMMUTABLE for a in args) and all(
+                type(a) in _IMMUTABLE for a in kwargs.values()):
+            return None  # nothing a call could change
         try:
             return encode([args, kwargs], self)
         except NotPlainData:
@@ -413,6 +417,9 @@ def _args(exc: BaseException) -> Any:
             except Exception:  # noqa: BLE001 - attributes that are not data stay behind
                 pass
     return [args, attrs]
+
+
+_IMMUTABLE = {int, float, str, bool, type(None), bytes, complex}
 
 
 class Remote:
