@@ -319,7 +319,7 @@ class _Decoder:
             raise Malformed(f"value nested deeper than {MAX_DEPTH} levels")
         if type(value) is list:
             if set(map(type, value)) <= _RAW:
-                return value
+                return value[:]  # never the tree's own list: a caller may compare against it
             return self.many(value, depth + 1)
         if type(value) is not dict:
             if type(value) not in _RAW:
