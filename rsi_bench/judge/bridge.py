@@ -22,7 +22,6 @@ the spot with the sender's class name.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import decimal
 import inspect
@@ -50,7 +49,7 @@ Malformed, NotPlainData, decode, encode = (codec.Malformed, codec.NotPlainData, 
 MAX_NEST = 48  # calls in flight at once across the boundary (callback -> call -> callback ...)
 BATCH = 4096  # items one pull may prefetch
 BATCH_SECONDS = 0.0002
-OUT_CHUNK = 1 << 16
+OUT_CHUNK = 1 << 20
 REPLIES = {"ret", "raise", "items", "oom", "refused"}
 
 
@@ -103,7 +102,7 @@ class Peer:
         self.side_effects = 0  # outputs and callbacks seen: a pull stops prefetching at one
         self.sink: Sink | None = None
         self.made, self.arrived = 0, None  # proxies decoded so far; the last message's data
-        self.write_out = lambda text: sys.stdout.write(text)
+        self.write_out = lambda data: sys.stdout.write(data.decode("utf-8", "replace"))
 
     # -- codec hooks
     def export(self, value: Any) -> dict | None:
@@ -140,8 +139,9 @@ class Peer:
     def send(self, msg: dict, payload: Any = None) -> None:
         tree, blobs = encode(payload, self)
         msg["v"] = tree
-        if self.sink is not None and self.sink.pending:
-            msg["out"] = self.sink.take()
+        if self.sink is not None and self.sink.pending:  # output rides along as raw bytes
+            msg["ob"] = len(blobs)
+            blobs.append(self.sink.take())
         try:
             codec.send_msg(self.wfd, msg, blobs)
         except BrokenPipeError as exc:
@@ -156,10 +156,12 @@ class Peer:
             raise SolutionGone("the solution process stopped answering") from exc
         except Malformed as exc:
             raise SolutionGone(f"the solution process sent a malformed message: {exc}") from exc
-        out = msg.get("out")
-        if type(out) is str and out:
+        out = msg.get("ob")
+        if out is not None:
+            if type(out) is not int or not 0 <= out < len(blobs):
+                raise SolutionGone("the solution process sent a malformed message")
             self.side_effects += 1
-            self.write_out(out)
+            self.write_out(blobs[out])
         made = self.made
         try:
             value = decode((msg.get("v"), blobs), self)
@@ -543,7 +545,6 @@ class Sink(io.RawIOBase):
     def __init__(self, peer: Peer) -> None:
         super().__init__()
         self.peer, self.pending = peer, bytearray()
-        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
 
     def writable(self) -> bool:
         return True
@@ -558,9 +559,9 @@ class Sink(io.RawIOBase):
         if self.pending and not self.closed:
             self.peer.send({"op": "out"})
 
-    def take(self) -> str:
+    def take(self) -> bytes:
         data, self.pending = bytes(self.pending), bytearray()
-        return self.decoder.decode(data)
+        return data
 
 
 def solution_stdout(peer: Peer) -> io.TextIOWrapper:

@@ -25,6 +25,7 @@ all look like a solution process that stopped answering, which is never a pass.
 from __future__ import annotations
 
 import argparse
+import codecs
 import io
 import json
 import os
@@ -247,7 +248,8 @@ class JobOutput(io.TextIOBase):
 
     def __init__(self, tests_out: Any) -> None:
         super().__init__()
-        self.tests_out, self.tail, self.total = tests_out, "", 0
+        self.tests_out, self.last, self.total = tests_out, b"", 0
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
 
     def writable(self) -> bool:
         return True
@@ -258,12 +260,16 @@ class JobOutput(io.TextIOBase):
     def flush(self) -> None:
         self.tests_out.flush()
 
-    def solution(self, text: str) -> None:
+    def solution(self, data: bytes) -> None:
         if sys.stdout is not self:  # redirected by the test, as in one interpreter
-            sys.stdout.write(text)
+            sys.stdout.write(self.decoder.decode(data))
             return
-        self.total += len(text.encode("utf-8", "replace"))
-        self.tail = (self.tail + text)[-OUTPUT_TAIL:]
+        self.total += len(data)
+        self.last = (self.last + data[-4 * OUTPUT_TAIL:])[-4 * OUTPUT_TAIL:]
+
+    @property
+    def tail(self) -> str:
+        return self.last.decode("utf-8", "replace")[-OUTPUT_TAIL:]
 
 
 class OutputDrain(threading.Thread):
