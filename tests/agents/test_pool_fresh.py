@@ -15,6 +15,7 @@ from agent_world import RUN_LABEL, World, make_agent
 from fresh_probe import AGENT, CHANNELS, closed
 
 from rsi_bench.agents.pool import SolvePool
+from rsi_bench.sandbox.uids import UID_RANGES
 
 PLAN = ("state", "plant", "state", "control")
 
@@ -36,3 +37,25 @@ def test_nothing_a_solve_plants_reaches_the_next(world: World, isolating_backend
         assert closed(planted), planted
     else:
         assert control.startswith("control differs"), control
+
+
+def test_warm_containers_run_as_distinct_agent_uids(world: World, isolating_backend: str) -> None:
+    agent = make_agent(world.tmp / "whoami", """
+        import os, time
+        def solve(task_view, model):
+            time.sleep(1)  # keeps both workers busy at once, so both start
+            return str(os.getuid())
+        def improve(workspace, feedback, model):
+            pass
+    """)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with SolvePool(agent, broker=world.broker, generation=0, backend=isolating_backend,
+                   run_label=RUN_LABEL, workers=2) as pool:
+        views = [world.task(t).view() for t in ("chunk", "median", "count_vowels", "chunk")]
+        with ThreadPoolExecutor(2) as threads:
+            outcomes = list(threads.map(pool.solve, views))
+        started = [w.uid for w in pool._workers if w.lease is not None]
+    configured = set(started)
+    assert len(configured) == len(started) and configured <= set(UID_RANGES["agent"])
+    assert {int(o.solution or "0") for o in outcomes} <= configured
