@@ -235,7 +235,7 @@ def test_solve_hunting_hidden_tests_finds_nothing(world: World) -> None:
         def solve(task_view, model):
             # control: a planted file the walk and the glob must both find
             with open("/scratch/planted_test.py", "w") as f:
-                f.write("def check(candidate" + "):\n")
+                f.write("def check(candidate" + "):\\n")
             hits = {}
             for dirpath, dirs, files in os.walk("/"):
                 skip = ("/proc", "/sys", "/dev", "/agent")
@@ -255,7 +255,7 @@ def test_solve_hunting_hidden_tests_finds_nothing(world: World) -> None:
         def improve(workspace, feedback, model):
             pass
     """)
-    assert outcome.status == "ok"
+    assert outcome.status == "ok", outcome.detail
     found = json.loads(outcome.solution or "")
     globbed = found.pop("glob")
     assert set(found) == {"/scratch/planted_test.py"}  # nothing else mentions the task or tests
