@@ -5,11 +5,12 @@ only; never imports rsi_bench.
 
 For each job line it starts the one-call runner (``agent_runner.py solve``, beside this file)
 as a new interpreter, so no solve inherits another's memory; then, with every agent process dead,
-it empties the scratch directories and answers with one reply line. A container where a job left
-something that emptying cannot remove (a surviving process, System V IPC objects, POSIX message
-queues) is reported dirty, and the host replaces it before the next job. Tasks therefore never
-see each other's files, processes or memory, as with a fresh container per call, at a fraction of
-the cost.
+it wipes the writable roots (``fresh.py``, beside this file: contents, and the owner, mode,
+times and extended attributes of each root) and answers with one reply line. A container where a
+job left something a wipe cannot remove (a surviving process, System V IPC objects, an abstract
+socket, a root that differs from its record) is reported dirty, and the host replaces it before
+the next job. Tasks therefore never see each other's files, processes or memory, as with a fresh
+container per call, at a fraction of the cost.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import importlib.util
 import json
 import os
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -27,18 +27,18 @@ from typing import Any
 RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "agent_runner.py")
 
 
-def _load_runner() -> Any:
-    """The one-call runner, by path (isolated mode puts no directory on sys.path)."""
-    spec = importlib.util.spec_from_file_location("agent_runner", RUNNER)
+def _load(name: str) -> Any:
+    """A module beside this file, by path (isolated mode puts no directory on sys.path)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-runner = _load_runner()
+runner = _load("agent_runner")
 SERVE_GRACE_S = 10.0  # on top of a job's timeout, for the one-call runner's own cleanup
-IPC_TABLES = ("/proc/sysvipc/shm", "/proc/sysvipc/msg", "/proc/sysvipc/sem")
 
 
 def _serve_one(job: dict, uid: int) -> dict:  # type: ignore[type-arg]
@@ -67,57 +67,6 @@ def _serve_one(job: dict, uid: int) -> dict:  # type: ignore[type-arg]
             f"{proc.returncode}): {err.decode('utf-8', 'replace')[-500:]}"}
 
 
-def _empty(top: str) -> None:
-    """Remove everything under ``top`` (never following a symlink), keeping ``top`` itself."""
-    try:
-        entries = list(os.scandir(top))
-    except OSError:
-        return
-    for entry in entries:
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                shutil.rmtree(entry.path)
-            else:
-                os.unlink(entry.path)
-        except OSError:
-            pass
-
-
-def _leftovers(uid: int, clean: list[str]) -> str:
-    """What a finished job left that the next one could see; empty when nothing."""
-    found = []
-    survivors = [n for n in os.listdir("/proc") if n.isdigit() and _owned_live(n, uid)]
-    if survivors:
-        found.append(f"{len(survivors)} processes of uid {uid} survived")
-    for table in IPC_TABLES:
-        try:
-            with open(table) as f:
-                rows = len(f.read().splitlines()) - 1
-        except OSError:
-            continue
-        if rows > 0:
-            found.append(f"{rows} System V IPC objects in {table}")
-    try:
-        if os.listdir("/dev/mqueue"):
-            found.append("POSIX message queues in /dev/mqueue")
-    except OSError:
-        pass
-    for top in clean:
-        try:
-            if os.listdir(top):
-                found.append(f"{top} could not be emptied")
-        except OSError:
-            pass
-    return "; ".join(found)
-
-
-def _owned_live(pid: str, uid: int) -> bool:
-    try:
-        return os.stat(f"/proc/{pid}").st_uid == uid and not runner._zombie(pid)
-    except OSError:
-        return False
-
-
 def main(argv: list[str]) -> int:
     """Answer solve jobs (one JSON line each) with one reply line each, until end of input."""
     connect, clean = None, []
@@ -139,6 +88,7 @@ def main(argv: list[str]) -> int:
         reader = sys.stdin.buffer
         writer = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
         os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints cannot corrupt it
+    fresh = _load("fresh").Fresh(clean)  # before any job: the record of a fresh container
     writer.write(json.dumps({"op": "hello"}).encode() + b"\n")
     writer.flush()
     for line in reader:
@@ -148,14 +98,11 @@ def main(argv: list[str]) -> int:
             reply = _serve_one(job, uid)
         except Exception as exc:  # noqa: BLE001 - a runner fault is reported, never a result
             reply, uid = {"status": "error", "detail": f"agent runner: {exc!r}"[:500]}, -1
-        for top in clean:
-            _empty(top)
-        reply["dirty"] = _leftovers(uid, clean) if uid >= 0 else "bad job"
+        fresh.wipe()
+        reply["dirty"] = "; ".join(fresh.leftovers(uid)) if uid >= 0 else "bad job"
         writer.write(json.dumps(reply).encode() + b"\n")
         writer.flush()
     return 0
-
-
 
 
 if __name__ == "__main__":

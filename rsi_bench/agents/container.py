@@ -37,6 +37,7 @@ from rsi_bench.agents.manifest import AgentError, load_manifest
 from rsi_bench.broker import Broker, BrokerServer
 from rsi_bench.models.base import CallContext
 from rsi_bench.sandbox import ExecResult, Limits, Sandbox, SandboxSpec, get_backend
+from rsi_bench.sandbox.uids import UidLease
 from rsi_bench.tasks.model import TaskView
 
 RUNNER = Path(__file__).resolve().parent / "agent_runner.py"
@@ -132,8 +133,10 @@ def _agent_box(agent_dir: Path, *, context: CallContext | None, broker: _Countin
                                   identity=context, mode=0o666)
             stack.enter_context(server)
             mounts[str(stage / "run")] = SOCKET_DIR_IN
+        lease = stack.enter_context(UidLease("agent"))  # a uid no other live sandbox has
         spec = SandboxSpec(limits=replace(limits, output_bytes=max(
-            limits.output_bytes, MAX_TOTAL_BYTES + (1 << 20))), run_label=run_label, mounts=mounts)
+            limits.output_bytes, MAX_TOTAL_BYTES + (1 << 20))), run_label=run_label,
+            mounts=mounts, uid=lease.uid)
         box = get_backend(backend).create(spec)
         stack.callback(box.close)
         yield box

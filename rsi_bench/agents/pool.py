@@ -53,8 +53,11 @@ from rsi_bench.broker import Broker, BrokerServer
 from rsi_bench.models.base import CallContext
 from rsi_bench.sandbox import Limits, SandboxSpec
 from rsi_bench.sandbox.channel import Attached, ChannelError
+from rsi_bench.sandbox.uids import UidLease
 
 AGENT_IN = "/agent"
+FRESH = Path(__file__).resolve().parent.parent / "sandbox" / "fresh.py"
+FRESH_IN = "/opt/rsi-bench/fresh.py"  # beside the agent server, which loads it
 CHANNEL_IN = "/run/rsi-bench-runner"  # root-only: the runner's channel to the host
 MAX_REPLY = 64 << 20
 POOLED_BACKENDS = ("docker", "bubblewrap")
@@ -89,15 +92,25 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 class _Worker:
-    """One warm container of the agent, with its own broker socket directory."""
+    """One warm container of the agent, with its own broker socket directory and a uid of its
+    own (leased while the container lives)."""
 
     def __init__(self, backend: str, spec: SandboxSpec, socket_dir: Path) -> None:
+        self.spec = spec
         self.attached = Attached(backend, spec, CHANNEL_IN)
         self.socket_dir = socket_dir
+        self.lease: UidLease | None = None
         self._buffer = bytearray()
+
+    @property
+    def uid(self) -> int:
+        return self.attached.spec.uid
 
     def start(self) -> None:
         self.socket_dir.mkdir(mode=0o755, exist_ok=True)
+        if self.lease is None:
+            self.lease = UidLease("agent")
+        self.attached.spec = replace(self.spec, uid=self.lease.uid)
 
         def command(sandbox: Any) -> list[str]:
             cmd = ["python3", "-I", "-S", SERVER_IN]
@@ -144,6 +157,9 @@ class _Worker:
     def stop(self) -> None:
         self.attached.stop()
         self._buffer.clear()
+        if self.lease is not None:
+            self.lease.release()
+            self.lease = None
 
 
 class SolvePool:
@@ -171,7 +187,7 @@ class SolvePool:
         os.chmod(self._stage, 0o755)
         _stage_agent(self.agent_dir, Path(self._stage) / "agent")
         mounts = {str(Path(self._stage) / "agent"): AGENT_IN, str(RUNNER): RUNNER_IN,
-                  str(SERVER): SERVER_IN, str(CLIENT_DIR): CLIENT_IN}
+                  str(SERVER): SERVER_IN, str(CLIENT_DIR): CLIENT_IN, str(FRESH): FRESH_IN}
         self.spec = SandboxSpec(limits=replace(limits, output_bytes=max(
             limits.output_bytes, MAX_TOTAL_BYTES + (1 << 20))), run_label=run_label,
             mounts=mounts)
@@ -195,7 +211,7 @@ class SolvePool:
             counter = _CountingBroker(self.broker)
             context = CallContext("solve", task_view.id, self.generation, sample)
             job = {"entry": self.entry, "task": _task_json(task_view),
-                   "uid": self.spec.uid, "timeout": self.timeout,
+                   "uid": worker.uid, "timeout": self.timeout,
                    "memory_mb": self.limits.job_memory_mb, "agent_dir": AGENT_IN}
             with BrokerServer(counter, worker.socket_dir / "broker.sock",  # type: ignore[arg-type]
                               identity=context, mode=0o666):

@@ -13,18 +13,22 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from rsi_bench.errors import RsiBenchError
 from rsi_bench.judge.runner import PROTOCOL, recv_frame, send_frame
 from rsi_bench.judge.verdict import Verdict
-from rsi_bench.sandbox import SANDBOX_UID, Limits, Sandbox, SandboxSpec, get_backend
+from rsi_bench.sandbox import Limits, Sandbox, SandboxSpec, get_backend
 from rsi_bench.sandbox.channel import Attached, ChannelError
 from rsi_bench.sandbox.image import runner_sha256
+from rsi_bench.sandbox.uids import UidLease
 from rsi_bench.tasks.model import Task
 
 CHANNEL_DIR = "/run/rsi-bench"  # where the runner's socket is mounted (root-only, 0700)
 HOST_GRACE_S = 5.0  # on top of the job timeout, before the host kills the sandbox
+FRESH = Path(__file__).resolve().parent.parent / "sandbox" / "fresh.py"
+FRESH_IN = "/opt/rsi-bench/fresh.py"  # beside the runner; it wipes and checks after each job
 
 
 class JudgeError(RsiBenchError):
@@ -43,9 +47,12 @@ def task_seed(task_id: str) -> int:
 
 
 class _Worker:
+    """One sandbox and its runner, under a uid of its own (leased while the sandbox lives)."""
+
     def __init__(self, backend_name: str, spec: SandboxSpec) -> None:
         self.backend_name, self.spec = backend_name, spec
         self.attached = Attached(backend_name, spec, CHANNEL_DIR)
+        self.lease: UidLease | None = None
         self.jobs = 0
 
     @property
@@ -59,8 +66,12 @@ class _Worker:
                    "--reap", "uid" if sandbox.pid_namespace else "group"]
             for path in sandbox.scratch if sandbox.pid_namespace else ():
                 cmd += ["--clean", path]
-            return cmd
+            return cmd + (["--fresh", FRESH_IN] if sandbox.pid_namespace else [])
 
+        if self.lease is None:
+            self.lease = UidLease("judge")
+        self.attached.spec = replace(self.spec, uid=self.lease.uid,
+                                     mounts={**self.spec.mounts, str(FRESH): FRESH_IN})
         try:
             self.attached.start(command)
             hello = recv_frame(self.attached.out_fd, time.monotonic() + 60)
@@ -74,6 +85,9 @@ class _Worker:
 
     def stop(self) -> None:
         self.attached.stop()
+        if self.lease is not None:
+            self.lease.release()
+            self.lease = None
 
     def restart(self) -> None:
         self.stop()
@@ -121,9 +135,8 @@ class Judge:
         self.limits = limits or Limits()
         get_backend(backend).check()  # fail fast, with the backend's own one-line reason
         self._workers = [
-            _Worker(backend, SandboxSpec(image=image, limits=self.limits, run_label=run_label,
-                                         uid=SANDBOX_UID + i))
-            for i in range(workers)
+            _Worker(backend, SandboxSpec(image=image, limits=self.limits, run_label=run_label))
+            for _ in range(workers)
         ]
         self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
         self._started = False

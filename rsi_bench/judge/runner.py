@@ -15,8 +15,10 @@ Process layout, one runner per sandbox, one job at a time:
   as data (codec.py: exact builtin and allow-listed stdlib types; callables and iterators as
   handles, bridge.py), so objects whose ``==`` lies, trace hooks, frame or gc walks cannot reach
   the code that compares results.
-* After each job every process owned by the job's uid is killed and every file it owned in a
-  writable location is removed, so nothing survives into the next job.
+* After each job every process owned by the job's uid is killed, every writable root is emptied
+  and its owner, mode, times and extended attributes put back, and whatever cannot be wiped
+  (System V IPC, abstract sockets, a survivor) is reported as ``dirty``: the host then replaces
+  the sandbox (``fresh.py``, given with ``--fresh``, does the wiping and the checking).
 
 A job passes only if ``check`` returned normally. Early exits, forged output and killed processes
 all look like a solution process that stopped answering, which is never a pass.
@@ -321,10 +323,12 @@ def _candidate(peer: bridge.Peer, name: str, looks: Any) -> bridge.RemoteFunctio
 
 
 class Runner:
-    def __init__(self, uid: int, reap_by_uid: bool, work_root: str, clean: list[str]) -> None:
+    def __init__(self, uid: int, reap_by_uid: bool, work_root: str, clean: list[str],
+                 fresh: Any = None) -> None:
         self.uid, self.reap_by_uid = uid, reap_by_uid
         self.work_root, self.clean = work_root, clean
-        self.jobs = 0
+        # with a pid namespace, every writable root is wiped and checked after each job
+        self.fresh = fresh([work_root, *clean]) if fresh is not None and reap_by_uid else None
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         pid = os.fork()
         if pid == 0:
@@ -341,11 +345,12 @@ class Runner:
         return json.loads(self.zygote.recv(1 << 16))
 
     def run_job(self, job: dict) -> dict:
-        self.jobs += 1
-        workdir = os.path.join(self.work_root, f"job-{self.jobs}")
+        workdir = os.path.join(self.work_root, f"job-{os.urandom(8).hex()}")
         os.makedirs(workdir, mode=0o700)
         if os.getuid() == 0:
             os.chown(workdir, self.uid, self.uid)
+        if self.fresh is not None:
+            self.fresh.restore(self.work_root)  # making the work dir moved its times
         call_r, call_w = os.pipe()
         reply_r, reply_w = os.pipe()
         out_r, out_w = os.pipe()
@@ -371,9 +376,9 @@ class Runner:
             if finished["remaining"]:
                 dirty = f"{finished['remaining']} processes of uid {self.uid} survived"
             try:
-                self._clean(workdir)
+                dirty = "; ".join(filter(None, [dirty, self._clean(workdir)]))
             except Exception as exc:  # noqa: BLE001 - the host replaces a dirty sandbox
-                dirty = str(exc)
+                dirty = str(exc) or type(exc).__name__
             tail, total = self.drain.result()
             tail = (tail.decode("utf-8", "replace") + self.output.tail)[-OUTPUT_TAIL:]
             total += self.output.total
@@ -420,12 +425,17 @@ class Runner:
             sys.stdout = saved
         return "pass", f"{proxy.calls} calls", proxy.calls
 
-    def _clean(self, workdir: str) -> None:
-        """Remove every file the job could have left (its processes are already dead)."""
+    def _clean(self, workdir: str) -> str:
+        """Wipe what the job could have left (its processes are already dead); return what
+        could not be wiped, empty when the sandbox is as fresh as before the job."""
+        if self.fresh is not None:
+            self.fresh.wipe()
+            return "; ".join(self.fresh.leftovers(self.uid))
         if self.reap_by_uid:
             for root in self.clean:
                 _remove_owned(root, self.uid)
         shutil.rmtree(workdir, ignore_errors=True)
+        return ""
 
 
 def _classify(exc: BaseException, job: dict) -> tuple[str, str]:
@@ -517,6 +527,16 @@ def _remove_owned(root: str, uid: int) -> None:
                 pass
 
 
+def _load_fresh(path: str) -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("rsi_bench_fresh", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.Fresh
+
+
 def _oom_kills() -> int:
     """The sandbox cgroup's OOM-kill counter (cgroup v2 or v1), or 0 where unreadable."""
     for path, key in (("/sys/fs/cgroup/memory.events", "oom_kill"),
@@ -541,10 +561,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-root", default="/scratch")
     parser.add_argument("--clean", action="append", default=[],
                         help="a writable directory to purge of the job uid's files after a job")
+    parser.add_argument("--fresh", metavar="PATH",
+                        help="fresh.py: wipe and check every writable root after each job")
     parser.add_argument("--connect", metavar="SOCKET",
                         help="talk to the host over this unix socket instead of stdin/stdout")
     args = parser.parse_args(argv)
-    runner = Runner(args.uid, args.reap == "uid", args.work_root, args.clean)
+    fresh = _load_fresh(args.fresh) if args.fresh else None
+    runner = Runner(args.uid, args.reap == "uid", args.work_root, args.clean, fresh)
     if args.connect:  # after the zygote fork: no solution process can inherit the channel
         channel = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         channel.connect(args.connect)

@@ -151,9 +151,14 @@ class Loop:
         label = f"run-{self.config.fingerprint()[:8]}-s{self.config.seed}"
         if self.config.sandbox == "docker":
             cleanup(label)  # containers a killed attempt of this run left behind
-        with Judge(self.config.sandbox, workers=self.config.concurrency,
-                   timeout=self.config.judge_timeout, run_label=label) as judge:
-            self.judge, self.label = judge, label
+        # Dev and hidden (held-out, sealed) solutions never share a judge worker: whatever a
+        # hidden job might leave in its sandbox can never surface in a dev verdict, which is
+        # feedback. Each judge starts its workers on first use.
+        self.judges = {group: Judge(self.config.sandbox, workers=self.config.concurrency,
+                                    timeout=self.config.judge_timeout, run_label=label)
+                       for group in ("dev", "hidden")}
+        try:
+            self.label = label
             if not self.runs.generations():
                 self._seed_generation()
             self.progress("start", self._plan())
@@ -166,6 +171,9 @@ class Loop:
                     self._evaluate(g, ("dev", "heldout"))
                     self.runs.mark_evaluated(g)
             self._evaluate_sealed()
+        finally:
+            for judge in self.judges.values():
+                judge.close()
         return self.table()
 
     def _plan(self) -> dict[str, Any]:
@@ -252,8 +260,18 @@ class Loop:
         todo = [(t, s) for t in self.tasks if self.splits[t.id] in splits
                 for s in range(self.config.samples) if (t.id, s) not in done]
         self.progress("evaluate", {"generation": g, "todo": len(todo), "total": len(todo)})
-        if not todo:
-            return
+        for group in ("dev", "hidden"):
+            part = [(t, s) for t, s in todo if self._group(t) == group]
+            if part:
+                self._evaluate_group(g, part)
+
+    def _group(self, task: Task) -> str:
+        return "dev" if self.splits[task.id] == "dev" else "hidden"
+
+    def _evaluate_group(self, g: int, todo: list[tuple[Task, int]]) -> None:
+        """Solve and judge tasks of one group in warm containers of their own: dev and hidden
+        (held-out, sealed) tasks never share an agent container, nor a judge worker, so
+        nothing a hidden solve might leave behind can surface in dev feedback."""
         with SolvePool(self.lineage.path(g), broker=self.broker, generation=g,
                        backend=self.config.sandbox, limits=self.limits,
                        timeout=self.config.solve_timeout, run_label=self.label,
@@ -270,7 +288,8 @@ class Loop:
         outcome = agents.solve(task.view(), sample)
         judge_s, judge_info, status, detail = 0.0, {}, outcome.status, outcome.detail
         if outcome.status == "ok" and outcome.solution is not None:
-            verdict = self.judge.judge_many([Job(task, outcome.solution, sample)])[0]
+            job = Job(task, outcome.solution, sample)
+            verdict = self.judges[self._group(task)].judge_many([job])[0]
             status, detail, judge_s = verdict.status, verdict.detail, verdict.duration_s
             judge_info = {"image_id": verdict.image_id, "runner_sha256": verdict.runner_sha256}
         elif status == "ok":

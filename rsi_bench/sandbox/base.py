@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 LABEL = "rsi-bench"  # every container we create carries this label; cleanup touches nothing else
-SANDBOX_UID = 60000  # first uid for untrusted code; worker i uses SANDBOX_UID + i
+SANDBOX_UID = 60000  # ad-hoc sandboxes; judge workers and agent containers lease theirs (uids.py)
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,10 @@ class DockerBackend:
             network_mode="none",
             read_only=True,
             tmpfs={
-                "/scratch": f"size={lim.work_mb}m,mode=0755,uid={spec.uid},gid={spec.uid},exec",
+                # root-owned and sticky, like /tmp (docker takes the mode from the image's
+                # /scratch): a job cannot chmod, chown or tag (xattrs) the directory it works
+                # in, nor set its times to anything but "now"
+                "/scratch": f"size={lim.work_mb}m,mode=1777,exec",
                 "/tmp": "size=64m,mode=1777",
             },
             shm_size="16m",

@@ -26,6 +26,9 @@ REGISTRY_BASE = "debian:bookworm-slim"
 RUNNER = Path(__file__).resolve().parent.parent / "judge" / "runner.py"
 # The runner and the stdlib modules it imports from its own directory, deployed together.
 RUNNER_FILES = tuple(RUNNER.with_name(name) for name in ("runner.py", "codec.py", "bridge.py"))
+# The post-job wiper is mounted into each sandbox rather than baked in, but it is grader code
+# that decides whether a sandbox is fresh: the digest covers it too.
+FRESH = RUNNER.parent.parent / "sandbox" / "fresh.py"
 RUNNER_IN_IMAGE = "/opt/rsi-bench/runner.py"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
@@ -38,7 +41,7 @@ def judge_image() -> str:
 def runner_sha256() -> str:
     """One digest over every runner file (name and content), so any change marks images stale."""
     digest = hashlib.sha256()
-    for path in RUNNER_FILES:
+    for path in (*RUNNER_FILES, FRESH):
         data = path.read_bytes()
         digest.update(f"{path.name}\0{len(data)}\0".encode() + data)
     return digest.hexdigest()

@@ -1,19 +1,22 @@
 """Hostile agents, in real Docker containers: each attempt is contained, reported with the right
-reason, and the next run is unaffected (a fresh container, the seed still solves, no file of the
-attack is visible)."""
+reason, and the next run is unaffected (the seed still solves, no file of the attack is
+visible). Solves go through the warm pool, as the loop runs them: successive solves of one agent
+share its container."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from agent_world import RUN_LABEL, SEED, World, make_agent
 from sandboxes import require_backend
 
-from rsi_bench.agents import ImproveOutcome, SolveOutcome, run_improve, run_solve, validate_child
+from rsi_bench.agents import ImproveOutcome, SolveOutcome, run_improve, validate_child
 from rsi_bench.agents.container import RUNNER
+from rsi_bench.agents.pool import SolvePool
 
 pytestmark = pytest.mark.docker
 
@@ -36,6 +39,25 @@ def needs_docker() -> None:
     require_backend("docker")
 
 
+POOLS: dict[Path, SolvePool] = {}
+
+
+@pytest.fixture(autouse=True)
+def pools() -> Iterator[None]:
+    """One warm pool per agent for the test's life, as the loop keeps one per generation."""
+    yield
+    for pool in POOLS.values():
+        pool.close()
+    POOLS.clear()
+
+
+def pooled_solve(world: World, agent: Path, task: str, timeout: float = 60.0) -> SolveOutcome:
+    if agent not in POOLS:
+        POOLS[agent] = SolvePool(agent, broker=world.broker, generation=0, timeout=timeout,
+                                 run_label=RUN_LABEL)
+    return POOLS[agent].solve(world.task(task).view())
+
+
 def kinds(outcome: SolveOutcome | ImproveOutcome) -> set[str]:
     return {e.kind for e in outcome.events}
 
@@ -53,13 +75,11 @@ def solve(world: World, code: str, task: str = "chunk", *, name: str = "solver",
     agent = world.tmp / name
     if not agent.exists():
         make_agent(agent, code)
-    return run_solve(agent, world.task(task).view(), broker=world.broker, generation=0,
-                     timeout=timeout, run_label=RUN_LABEL)
+    return pooled_solve(world, agent, task, timeout)
 
 
 def next_run_is_clean(world: World) -> None:
-    seed = run_solve(SEED, world.task("median").view(), broker=world.broker, generation=0,
-                     run_label=RUN_LABEL)
+    seed = pooled_solve(world, SEED, "median")
     assert seed.status == "ok" and seed.solution and "def median(" in seed.solution
     probe = solve(world, PROBE, name="probe")
     assert probe.status == "ok" and json.loads(probe.solution or "") == []
@@ -213,6 +233,9 @@ def test_solve_hunting_hidden_tests_finds_nothing(world: World) -> None:
     outcome = solve(world, """
         import glob, json, os
         def solve(task_view, model):
+            # control: a planted file the walk and the glob must both find
+            with open("/scratch/planted_test.py", "w") as f:
+                f.write("def check(candidate" + "):\\n")
             hits = {}
             for dirpath, dirs, files in os.walk("/"):
                 skip = ("/proc", "/sys", "/dev", "/agent")
@@ -232,9 +255,11 @@ def test_solve_hunting_hidden_tests_finds_nothing(world: World) -> None:
         def improve(workspace, feedback, model):
             pass
     """)
-    assert outcome.status == "ok"
+    assert outcome.status == "ok", outcome.detail
     found = json.loads(outcome.solution or "")
-    assert set(found) <= {"glob"}  # nothing in the container mentions the task or its tests
+    globbed = found.pop("glob")
+    assert set(found) == {"/scratch/planted_test.py"}  # nothing else mentions the task or tests
+    assert globbed == ["/scratch/planted_test.py"]  # and no other file looks like tests
     assert not any(line.strip() in outcome.solution for line in task.tests.splitlines()[1:]
                    if len(line.strip()) > 20)
     assert {"hunt"} <= kinds(outcome)
@@ -316,6 +341,8 @@ def test_no_container_is_left_behind(world: World) -> None:
     import docker
 
     solve(world, PROBE, name="probe")
+    for pool in POOLS.values():
+        pool.close()
     client = docker.from_env()
     left = client.containers.list(all=True, filters={"label": f"rsi-bench.run={RUN_LABEL}"})
     assert left == []

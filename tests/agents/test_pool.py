@@ -48,8 +48,10 @@ TRACES = """
             import ctypes
             libc = ctypes.CDLL(None, use_errno=True)
             assert libc.shmget(0x5253, 4096, 0o1666) >= 0, ctypes.get_errno()
+        with open("/proc/sysvipc/shm") as f:  # the control: the count sees a new segment
+            planted = len(f.read().splitlines()) - 1
         return json.dumps({"files": found, "sleepers": sleepers, "calls": CALLS[0],
-                           "segments": segments})
+                           "segments": segments, "planted": planted})
     def improve(workspace, feedback, model):
         pass
 """
@@ -88,6 +90,7 @@ def test_ipc_objects_left_behind_get_the_container_replaced(world: World, backen
         assert pool._workers[0].attached.sandbox is None  # dirty: stopped, not reused
         second = pool.solve(world.task("median").view())
     assert first.status == second.status == "ok", (first.detail, second.detail)
+    assert json.loads(first.solution or "")["planted"] == 1  # the count can see one
     assert json.loads(second.solution or "")["segments"] == 0
 
 

@@ -15,7 +15,9 @@ import pytest
 from sandboxes import ISOLATING
 
 from rsi_bench.judge import Judge
+from rsi_bench.judge.judge import CHANNEL_DIR
 from rsi_bench.sandbox import Limits
+from rsi_bench.sandbox.channel import SOCKET_NAME
 from rsi_bench.tasks.model import Task
 
 SECRET = "hidden-test-secret-7f3a9c"
@@ -93,6 +95,25 @@ def after(judge: Judge) -> None:
     assert judge.judge(ADD, ADD.reference).status == "pass"
 
 
+def test_the_leftover_probe_finds_what_a_job_leaves(judge: Judge) -> None:
+    """Control: the probe that follows every case sees a file and a daemon planted in its own
+    job, so its passing after a case means something."""
+    planted = LEFTOVERS.replace("def probe():", """def probe():
+    open("/tmp/planted", "w").write("x")
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            import time
+            time.sleep(60)
+        os._exit(0)
+    os.wait()  # the daemon exists once its parent has returned
+    return _probe()
+def _probe():""", 1)
+    verdict = judge.judge(probe_task("leftovers"), planted)
+    assert verdict.status == "fail", verdict
+    after(judge)
+
+
 def status(judge: Judge, task: Task, source: str) -> str:
     verdict = judge.judge(task, source)
     return verdict.status
@@ -117,6 +138,9 @@ def test_memory_bomb(judge: Judge) -> None:
     source = "def add(a, b):\n    x = []\n    while True:\n        x.append(bytearray(1 << 24))\n"
     assert status(judge, ADD, source) == "oom"
     after(judge)
+
+
+CHANNEL = f"{CHANNEL_DIR}/{SOCKET_NAME}"
 
 
 def test_network_is_unreachable(judge: Judge) -> None:
@@ -152,16 +176,20 @@ def probe():
         pass
     try:  # the runner's own channel to the host (docker)
         s = socket.socket(socket.AF_UNIX)
-        s.connect("/run/rsi-bench/judge.sock")
+        s.connect({CHANNEL!r})
         found.append("reached the judge channel")
     except OSError:
         pass
     try:
-        found.append("listed " + str(os.listdir("/run/rsi-bench")))
+        found.append("listed " + str(os.listdir({CHANNEL_DIR!r})))
     except OSError:
         pass
     return found
 '''
+    sandbox = judge._workers[0].sandbox
+    if sandbox is not None and sandbox.backend == "docker":  # control: the socket is there
+        seen = sandbox.exec(["test", "-S", CHANNEL], user=0)
+        assert seen.exit_code == 0, f"{CHANNEL} is not the runner's socket"
     verdict = judge.judge(probe_task("net"), source)
     thread.join()
     listener.close()
@@ -264,6 +292,14 @@ def test_hundred_megabytes_of_output(judge: Judge) -> None:
 
 
 def test_hidden_tests_of_this_and_other_tasks_are_unreachable(judge: Judge) -> None:
+    # Its own judge: the hunt reads every file, /usr included, which takes longer than the
+    # other cases' timeout on a loaded machine.
+    with Judge(judge.backend, workers=1, timeout=300.0,
+               limits=Limits(memory_mb=1024, job_memory_mb=256, pids=128)) as hunter:
+        _hunt(hunter)
+
+
+def _hunt(judge: Judge) -> None:
     assert judge.judge(SECRET_TASK, SECRET_TASK.reference).status == "pass"
     # The probe never builds the secret itself (that would plant it in its own memory): it
     # looks for the first half followed by the second, in its memory, /proc and every file.
@@ -300,7 +336,7 @@ def probe():
                 continue
             if has_secret(data):
                 found.append("/proc/%s/%s" % (pid, part))
-    skip = ("/proc", "/sys", "/dev", "/usr")
+    skip = ("/proc", "/sys", "/dev")
     for dirpath, dirs, files in os.walk("/"):
         dirs[:] = [d for d in dirs if os.path.join(dirpath, d) not in skip]
         for name in files:
@@ -317,6 +353,14 @@ def probe():
     # Control: the same probe does find the secret when it is in memory.
     planted = source.replace("def probe():", "PLANTED = P1 + P2\ndef probe():")
     assert status(judge, probe_task("read-tests"), planted) == "fail"
+    # Control: and in a file (the walk's findings alone are returned).
+    in_file = source.replace("def probe():", """def probe():
+    with open("/tmp/planted", "wb") as f:
+        f.write(P1)
+        f.write(P2)
+    return [x for x in _probe() if x == "/tmp/planted"]
+def _probe():""", 1)
+    assert status(judge, probe_task("read-tests"), in_file) == "fail"
     after(judge)
 
 

@@ -104,6 +104,45 @@ def _assert_heartbeats_stop(box: Sandbox) -> None:
     first = {n: box.read_file(f"/scratch/{n}") for n in names}
     time.sleep(0.5)
     assert {n: box.read_file(f"/scratch/{n}") for n in names} == first
+    _assert_a_live_heartbeat_is_seen(box)
+
+
+# Control for the check above: a heartbeat that is alive is seen to change, by the same reads.
+LIVE_BEAT = (
+    "import os, time\n"
+    "pid = os.fork()\n"
+    "if pid == 0:\n"
+    "    while True:\n"
+    "        open('beat-live', 'w').write(str(time.time())); time.sleep(0.05)\n"
+    "while not os.path.exists('stop'):  # the host says when it has seen enough\n"
+    "    time.sleep(0.05)\n"
+    "os.kill(pid, 9)\n"
+)
+
+
+def _assert_a_live_heartbeat_is_seen(box: Sandbox) -> None:
+    import threading
+
+    runner = threading.Thread(target=box.exec, args=(py(LIVE_BEAT),), kwargs={"timeout": 60.0})
+    runner.start()
+    try:
+        first, changed = None, False
+        for _ in range(200):  # until it has started, then until it has beaten again
+            try:
+                now = box.read_file("/scratch/beat-live")
+            except (FileNotFoundError, OSError):
+                time.sleep(0.1)
+                continue
+            if first is None:
+                first = now
+            elif now != first:
+                changed = True
+                break
+            time.sleep(0.1)
+        assert changed, "the heartbeat check cannot see a live heartbeat"
+    finally:
+        box.write_file("/scratch/stop", b"")
+        runner.join()
 
 
 def test_no_network(isolated_box: Sandbox) -> None:

@@ -1,0 +1,205 @@
+"""Fresh state between the jobs of one sandbox: whatever a job can write that outlives it is
+wiped, and what cannot be wiped is named.
+
+Standard library only: the judge runner and the warm agent server load this file by path inside
+the sandbox, and run it as root after every process of the job's uid is dead.
+
+The roots are the writable directories (the work dir, /tmp, /dev/shm, and /dev/mqueue where it
+exists). ``Fresh(roots)`` makes each root-owned with mode 1777, so a job can neither chmod it,
+chown it, set extended attributes on it, nor set its times to anything but "now"; it records
+what each looks like. ``wipe()`` empties every root and puts back its owner, mode, times and
+extended attributes. ``leftovers(uid)`` clears the uid's kernel keyrings (where the sandbox lets
+it have any: docker's seccomp profile refuses the calls), then names whatever still differs from
+the record, and what no wipe reaches: live processes of the uid, keys, System V IPC objects,
+abstract unix sockets. A sandbox with leftovers is dirty: the host replaces it before its next
+job.
+
+Not covered: a root's ctime (the kernel sets it on every change, the restore included; it shows
+when the last wipe ran, not what a job did).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+
+MQUEUE = "/dev/mqueue"
+IPC_TABLES = ("/proc/sysvipc/shm", "/proc/sysvipc/sem", "/proc/sysvipc/msg")
+ROOT_MODE = 0o1777
+KEYCTL = {"x86_64": 250, "aarch64": 219}.get(platform.machine())
+KEYCTL_CLEAR, USER_KEYRING, USER_SESSION_KEYRING = 7, -4, -5
+
+
+def _xattrs(path: str) -> dict[str, bytes]:
+    try:
+        names = os.listxattr(path, follow_symlinks=False)
+    except OSError:  # a file system without extended attributes
+        return {}
+    found = {}
+    for name in names:
+        try:
+            found[name] = os.getxattr(path, name, follow_symlinks=False)
+        except OSError:
+            found[name] = b"<unreadable>"
+    return found
+
+
+def _record(path: str) -> tuple[int, int, int, int, int, dict[str, bytes]]:
+    st = os.lstat(path)
+    return (st.st_mode, st.st_uid, st.st_gid, st.st_atime_ns, st.st_mtime_ns, _xattrs(path))
+
+
+FIELDS = ("mode", "owner", "group", "access time", "modification time", "extended attributes")
+
+
+def _empty(top: str) -> None:
+    """Remove everything under ``top`` (never following a symlink), keeping ``top`` itself."""
+    try:
+        entries = list(os.scandir(top))
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+        except OSError:
+            pass  # named by leftovers()
+
+
+class Fresh:
+    def __init__(self, roots: list[str]) -> None:
+        present = [r for r in dict.fromkeys([*roots, MQUEUE]) if os.path.isdir(r)]
+        self.roots = present
+        if os.getuid() == 0:
+            for root in present:  # a job may not own the directory it works in
+                st = os.lstat(root)
+                if (st.st_uid, st.st_mode & 0o7777) != (0, ROOT_MODE):
+                    os.chown(root, 0, 0)
+                    os.chmod(root, ROOT_MODE)
+        self.record = {root: _record(root) for root in present}
+
+    def restore(self, root: str) -> None:
+        """Put back what a job could change about ``root`` itself."""
+        mode, uid, gid, atime, mtime, xattrs = self.record[root]
+        for name in _xattrs(root):
+            if name not in xattrs:
+                os.removexattr(root, name, follow_symlinks=False)
+        for name, value in xattrs.items():
+            if _xattrs(root).get(name) != value:
+                os.setxattr(root, name, value, follow_symlinks=False)
+        os.chown(root, uid, gid, follow_symlinks=False)
+        os.chmod(root, mode & 0o7777)
+        os.utime(root, ns=(atime, mtime), follow_symlinks=False)
+
+    def wipe(self) -> None:
+        for root in self.roots:
+            _empty(root)
+            try:
+                self.restore(root)
+            except OSError:
+                pass  # named by leftovers()
+
+    def leftovers(self, uid: int) -> list[str]:
+        """What the next job could still see of the last one; empty when nothing."""
+        found = []
+        survivors = [p for p in os.listdir("/proc") if p.isdigit() and _owned_live(p, uid)]
+        if survivors:
+            found.append(f"{len(survivors)} processes of uid {uid} survived")
+        for root in self.roots:
+            try:
+                if os.listdir(root):
+                    found.append(f"{root} could not be emptied")
+                self.restore(root)  # listing it moved its access time
+                now = _record(root)
+            except OSError as exc:
+                found.append(f"{root} cannot be checked ({exc.strerror})")
+                continue
+            found += [f"{root}: its {name} changed" for name, a, b in
+                      zip(FIELDS, now, self.record[root], strict=True) if a != b]
+        keys = _clear_keys(uid)
+        if keys:
+            found.append(f"{keys} keys in the kernel keyrings of uid {uid}")
+        for table in IPC_TABLES:
+            try:
+                with open(table) as f:
+                    rows = len(f.read().splitlines()) - 1
+            except OSError:
+                continue  # no System V IPC in this sandbox
+            if rows > 0:
+                found.append(f"{rows} System V IPC objects in {table}")
+        sockets = _abstract_sockets()
+        if sockets:
+            found.append(f"{sockets} abstract unix sockets")
+        return found
+
+
+def _owned_live(pid: str, uid: int) -> bool:
+    try:
+        if os.stat(f"/proc/{pid}").st_uid != uid:
+            return False
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rpartition(b")")[2].split()[0] not in (b"Z", b"X")
+    except OSError:
+        return False
+
+
+def _clear_keys(uid: int) -> int:
+    """Empty the user keyrings of ``uid``; return how many of its keys are left visible.
+
+    Only the uid itself can clear them, so a child becomes it: every process of the uid is
+    dead by now, and a process that changed its uid is not dumpable, so nothing can read the
+    child's memory in the moment it lives."""
+    if KEYCTL is None or os.getuid() != 0 or uid == 0:
+        return 0
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            import ctypes
+
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            libc = ctypes.CDLL(None, use_errno=True)
+            for ring in (USER_KEYRING, USER_SESSION_KEYRING):
+                libc.syscall(KEYCTL, KEYCTL_CLEAR, ring)  # refused by seccomp: nothing to clear
+            code = min(_visible_keys(), 100)
+        except BaseException:  # noqa: BLE001 - the child must end here, whatever happened
+            code = 101
+        os._exit(code)
+    _pid, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def _visible_keys() -> int:
+    """Keys (not keyrings) that this process can see."""
+    try:
+        with open("/proc/keys") as f:
+            return sum(1 for line in f if len(line.split()) > 7 and line.split()[7] != "keyring")
+    except OSError:  # no keys here (docker masks the file; gVisor has none)
+        return 0
+
+
+def _abstract_sockets() -> int:
+    """Bound abstract unix sockets in this network namespace (the runners bind none)."""
+    try:
+        with open("/proc/net/unix") as f:
+            rows = f.read().splitlines()[1:]
+    except OSError:
+        return 0  # they die with their processes, which are checked above
+    return sum(1 for row in rows if len(row.split()) > 7 and row.split()[7].startswith("@"))
+
+
+def load(path: str) -> type[Fresh]:
+    """``Fresh`` from this file at ``path`` (isolated interpreters put no directory on
+    sys.path)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("rsi_bench_fresh", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.Fresh  # type: ignore[no-any-return]
