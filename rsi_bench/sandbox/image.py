@@ -57,6 +57,21 @@ def check_image(client: Any, image: str | None = None) -> str:
     return str(found.id)
 
 
+def debootstrap_rootfs(rootfs: Path, mirror: str, log: Callable[[str], None]) -> None:
+    """A Debian root filesystem at ``rootfs`` (the offline base; bubblewrap's root without
+    Docker)."""
+    log(f"debootstrap bookworm (minbase + python3) from {mirror} ...")
+    cmd = ["debootstrap", "--variant=minbase", "--include=python3", "bookworm",
+           str(rootfs), mirror]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
+        raise SandboxUnavailable(f"debootstrap failed: {' | '.join(tail)}")
+    # The apt caches are not needed at run time and make the image larger.
+    for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
+        shutil.rmtree(rootfs / junk, ignore_errors=True)
+
+
 def _debootstrap_base(client: Any, mirror: str, log: Callable[[str], None]) -> None:
     if shutil.which("debootstrap") is None:
         raise SandboxUnavailable(
@@ -65,16 +80,7 @@ def _debootstrap_base(client: Any, mirror: str, log: Callable[[str], None]) -> N
         )
     with tempfile.TemporaryDirectory(prefix="rsi-bench-rootfs-") as tmp:
         rootfs, tarball = Path(tmp) / "rootfs", Path(tmp) / "rootfs.tar"
-        log(f"debootstrap bookworm (minbase + python3) from {mirror} ...")
-        cmd = ["debootstrap", "--variant=minbase", "--include=python3", "bookworm",
-               str(rootfs), mirror]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
-            raise SandboxUnavailable(f"debootstrap failed: {' | '.join(tail)}")
-        # The apt caches are not needed at run time and make the image larger.
-        for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
-            shutil.rmtree(rootfs / junk, ignore_errors=True)
+        debootstrap_rootfs(rootfs, mirror, log)
         subprocess.run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(tarball), "."],
                        check=True)
         log(f"docker import -> {OFFLINE_BASE}")
