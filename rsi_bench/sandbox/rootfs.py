@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rsi_bench.errors import SandboxUnavailable
+from rsi_bench.paths import harness_dir
 from rsi_bench.sandbox.base import LABEL
 from rsi_bench.sandbox.image import (
     DEFAULT_MIRROR,
@@ -65,6 +66,11 @@ def _file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def recipe_sha256() -> str:
+    """The judge image's recipe: a root made from another one is stale."""
+    return _file_sha256(harness_dir() / "judge-image" / "Dockerfile")
+
+
 def check_rootfs(image: str | None = None) -> Rootfs:
     """The root filesystem, or SandboxUnavailable saying in one line what to run."""
     image = image or judge_image()
@@ -85,6 +91,11 @@ def check_rootfs(image: str | None = None) -> Rootfs:
         raise SandboxUnavailable(
             f"the bubblewrap root filesystem for {image} carries a different runner than this "
             f"rsi-bench: {SETUP_HINT} to rebuild it"
+        )
+    if meta.get("recipe_sha256") != recipe_sha256():
+        raise SandboxUnavailable(
+            f"the bubblewrap root filesystem for {image} was built from another judge image "
+            f"recipe: {SETUP_HINT} to rebuild it"
         )
     return Rootfs(where / "root", str(meta["source"]), image, str(meta["image_id"]), carried)
 
@@ -122,7 +133,7 @@ def setup_rootfs(client: Any | None, *, mirror: str = DEFAULT_MIRROR,
         if carried != runner_sha256():
             raise SandboxUnavailable(f"{image} carries a different runner: {SETUP_HINT}")
         meta = {"schema_version": SCHEMA_VERSION, "source": source, "image": image,
-                "image_id": image_id, "runner_sha256": carried,
+                "image_id": image_id, "runner_sha256": carried, "recipe_sha256": recipe_sha256(),
                 "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         (work / META).write_text(json.dumps(meta, indent=1) + "\n")
         _replace(work, dest)

@@ -26,7 +26,6 @@ import errno
 import fcntl
 import os
 import platform
-import random
 import struct
 import subprocess
 import time
@@ -56,9 +55,10 @@ _KEYRING_CALLS: dict[str, dict[int, tuple[int, ...]]] = {
 def keyring_filter(machine: str | None = None) -> bytes:
     """A classic-BPF seccomp program (what ``bwrap --seccomp`` reads) that makes the keyring
     syscalls fail with EPERM; a call from an ABI it does not know kills the process."""
-    table = _KEYRING_CALLS.get(machine or platform.machine())
+    machine = machine or platform.machine()
+    table = _KEYRING_CALLS.get(machine)
     if table is None:
-        raise SandboxUnavailable(f"no keyring seccomp filter for {platform.machine()}: the "
+        raise SandboxUnavailable(f"no keyring seccomp filter for {machine}: the "
                                  "bubblewrap sandbox cannot close the keyring channel here")
     prog: list[tuple[int, int, int, int]] = [(_LD_ABS, 0, 0, 4)]
     for arch, calls in table.items():
@@ -107,9 +107,7 @@ def _claim_slot() -> tuple[int, int]:
     """A slot no other live sandbox on this host holds, and the locked descriptor that holds
     it (the kernel drops the lock when the holder dies, so a crash leaks nothing)."""
     LOCK_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
-    start = random.randrange(SLOTS)
-    for i in range(SLOTS):
-        slot = (start + i) % SLOTS
+    for slot in range(SLOTS):  # the lowest free slot: lock files stay as few as sandboxes
         fd = os.open(LOCK_DIR / f"{slot}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
