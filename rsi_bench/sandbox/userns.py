@@ -10,7 +10,7 @@ uid nobody else uses (not docker's 60000, not another sandbox's), host files sho
 
 bwrap makes the mounts as the host's root (so it can read a root filesystem below a 0700 home)
 and only then joins the namespace (``--userns2``); the namespaces it created stay owned by the
-host, so even the sandbox's root cannot mount, remount or unshare its way around them. Writing a
+host, so even the sandbox's root cannot mount or remount anything in them. Writing a
 multi-uid map needs real root on the host, which is why the bubblewrap backend requires it
 (util-linux's ``unshare --map-users`` would need shadow's setuid ``newuidmap`` as well).
 
