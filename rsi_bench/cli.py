@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from rsi_bench import __version__
-from rsi_bench.errors import RsiBenchError
+from rsi_bench.errors import RsiBenchError, SandboxUnavailable
 
 SANDBOXES = ["docker", "bubblewrap", "local"]
 
@@ -212,13 +212,29 @@ def sandbox() -> None:
 @click.option("--mirror", default="http://deb.debian.org/debian", show_default=True)
 @click.option("--rebuild-base", is_flag=True, help="make the offline base again")
 def sandbox_setup(source: str, mirror: str, rebuild_base: bool) -> None:
-    """Build the judge image (rsi-bench-judge:latest, or $RSI_BENCH_JUDGE_IMAGE)."""
+    """Build the judge image (rsi-bench-judge:latest, or $RSI_BENCH_JUDGE_IMAGE) and its root
+    filesystem for bubblewrap (without Docker: the root filesystem only, by debootstrap)."""
     from rsi_bench.sandbox import image
     from rsi_bench.sandbox.docker_backend import _client
 
-    image_id = image.setup(_client(), source=source, mirror=mirror, rebuild_base=rebuild_base,
+    try:
+        client = _client()
+    except SandboxUnavailable as exc:
+        click.echo(f"{exc}; building the bubblewrap root filesystem only", err=True)
+        _setup_rootfs(None, mirror)
+        return
+    image_id = image.setup(client, source=source, mirror=mirror, rebuild_base=rebuild_base,
                            log=lambda line: click.echo(line, err=True))
     click.echo(f"{image.judge_image()} {image_id} (runner {image.runner_sha256()[:12]})")
+    _setup_rootfs(client, mirror)
+
+
+def _setup_rootfs(client: Any, mirror: str) -> None:
+    """The bubblewrap sandbox's root: exported from the judge image, or made by debootstrap."""
+    from rsi_bench.sandbox.rootfs import setup_rootfs
+
+    rootfs = setup_rootfs(client, mirror=mirror, log=lambda line: click.echo(line, err=True))
+    click.echo(f"bubblewrap root {rootfs.root.parent} ({rootfs.source} {rootfs.image_id[:19]})")
 
 
 @sandbox.command("doctor")

@@ -25,10 +25,11 @@ OFFLINE_BASE = "rsi-bench-base:bookworm"
 REGISTRY_BASE = "debian:bookworm-slim"
 RUNNER = Path(__file__).resolve().parent.parent / "judge" / "runner.py"
 # The runner and the stdlib modules it imports from its own directory, deployed together.
-RUNNER_FILES = tuple(RUNNER.with_name(name) for name in ("runner.py", "codec.py", "bridge.py"))
-# The post-job wiper is mounted into each sandbox rather than baked in, but it is grader code
-# that decides whether a sandbox is fresh: the digest covers it too.
-FRESH = RUNNER.parent.parent / "sandbox" / "fresh.py"
+# Everything of the grader's that runs inside a judge sandbox: the runner, its codec and bridge,
+# and the post-job wiper (which decides whether a sandbox is fresh). All are baked into the image
+# side by side, and one digest covers them.
+RUNNER_FILES = (*(RUNNER.with_name(n) for n in ("runner.py", "codec.py", "bridge.py")),
+                RUNNER.parent.parent / "sandbox" / "fresh.py")
 RUNNER_IN_IMAGE = "/opt/rsi-bench/runner.py"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
@@ -38,11 +39,12 @@ def judge_image() -> str:
     return os.environ.get("RSI_BENCH_JUDGE_IMAGE", JUDGE_IMAGE)
 
 
-def runner_sha256() -> str:
-    """One digest over every runner file (name and content), so any change marks images stale."""
+def runner_sha256(inside: Path | None = None) -> str:
+    """One digest over every runner file (name and content), so any change marks images stale;
+    with ``inside``, over the copies in that directory (a root filesystem's /opt/rsi-bench)."""
     digest = hashlib.sha256()
-    for path in (*RUNNER_FILES, FRESH):
-        data = path.read_bytes()
+    for path in RUNNER_FILES:
+        data = (inside / path.name if inside is not None else path).read_bytes()
         digest.update(f"{path.name}\0{len(data)}\0".encode() + data)
     return digest.hexdigest()
 
@@ -67,6 +69,21 @@ def check_image(client: Any, image: str | None = None) -> str:
     return str(found.id)
 
 
+def debootstrap_rootfs(rootfs: Path, mirror: str, log: Callable[[str], None]) -> None:
+    """A Debian root filesystem at ``rootfs`` (the offline base; bubblewrap's root without
+    Docker)."""
+    log(f"debootstrap bookworm (minbase + python3) from {mirror} ...")
+    cmd = ["debootstrap", "--variant=minbase", "--include=python3", "bookworm",
+           str(rootfs), mirror]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
+        raise SandboxUnavailable(f"debootstrap failed: {' | '.join(tail)}")
+    # The apt caches are not needed at run time and make the image larger.
+    for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
+        shutil.rmtree(rootfs / junk, ignore_errors=True)
+
+
 def _debootstrap_base(client: Any, mirror: str, log: Callable[[str], None]) -> None:
     if shutil.which("debootstrap") is None:
         raise SandboxUnavailable(
@@ -75,16 +92,7 @@ def _debootstrap_base(client: Any, mirror: str, log: Callable[[str], None]) -> N
         )
     with tempfile.TemporaryDirectory(prefix="rsi-bench-rootfs-") as tmp:
         rootfs, tarball = Path(tmp) / "rootfs", Path(tmp) / "rootfs.tar"
-        log(f"debootstrap bookworm (minbase + python3) from {mirror} ...")
-        cmd = ["debootstrap", "--variant=minbase", "--include=python3", "bookworm",
-               str(rootfs), mirror]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
-            raise SandboxUnavailable(f"debootstrap failed: {' | '.join(tail)}")
-        # The apt caches are not needed at run time and make the image larger.
-        for junk in ("var/cache/apt/archives", "var/lib/apt/lists"):
-            shutil.rmtree(rootfs / junk, ignore_errors=True)
+        debootstrap_rootfs(rootfs, mirror, log)
         subprocess.run(["tar", "--numeric-owner", "-C", str(rootfs), "-cf", str(tarball), "."],
                        check=True)
         log(f"docker import -> {OFFLINE_BASE}")

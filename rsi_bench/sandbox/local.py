@@ -40,9 +40,11 @@ class ProcessSandbox:
         self.python = sys.executable
 
     # -- hooks the bubblewrap backend overrides
-    def wrap(self, cmd: list[str], user: int | None, cwd: str) -> tuple[list[str], str | None]:
-        """The host command to run and its host cwd."""
-        return cmd, self._host_path(cwd)
+    def wrap(self, cmd: list[str], user: int | None, cwd: str
+             ) -> tuple[list[str], str | None, tuple[int, ...]]:
+        """The host command to run, its host cwd, and descriptors it must inherit (closed here
+        once it has started)."""
+        return cmd, self._host_path(cwd), ()
 
     def _host_path(self, path: str) -> str:
         return path.replace("/scratch", self.work_root, 1) if path.startswith("/scratch") else path
@@ -51,11 +53,15 @@ class ProcessSandbox:
         return {"backend": self.backend, "image": "", "image_id": ""}
 
     def _popen(self, cmd: list[str], user: int | None, cwd: str) -> subprocess.Popen[bytes]:
-        host_cmd, host_cwd = self.wrap(cmd, user, cwd)
+        host_cmd, host_cwd, fds = self.wrap(cmd, user, cwd)
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", **self.spec.env}
-        proc = subprocess.Popen(host_cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, cwd=host_cwd, env=env,
-                                start_new_session=True)
+        try:
+            proc = subprocess.Popen(host_cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, cwd=host_cwd, env=env,
+                                    start_new_session=True, pass_fds=fds)
+        finally:
+            for fd in fds:
+                os.close(fd)
         self._procs.append(proc)
         return proc
 
