@@ -74,7 +74,8 @@ class ModelClient:
         else:
             raise BrokerUnavailable(f"the model broker at {self.path} kept refusing "
                                     "connections (too many open)", "BrokerUnavailable")
-        if reply.get("id") != request_id:
+        unread = not reply.get("ok") and reply.get("id") is None  # refused before it was read
+        if reply.get("id") != request_id and not unread:
             raise ModelError(f"broker answered request {reply.get('id')!r}, not {request_id}")
         if reply.get("ok"):
             return dict(reply["completion"])

@@ -25,7 +25,6 @@ spent); the README lists these as residual channels.
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -218,8 +217,11 @@ class Broker:
         return BrokerAnswer(Completion.from_dict(answer), False, call_id)
 
     def _redacted(self, error: ModelError) -> ModelError:
-        """The same error type, its message with any key masked."""
-        safe = copy.copy(error)
+        """The same error type and attributes, its message with any key masked. Not
+        ``copy.copy``: that calls ``__init__`` again, which fails for errors whose constructor
+        takes more than a message (``ReplayMiss``)."""
+        safe = type(error).__new__(type(error))
+        safe.__dict__.update(error.__dict__)
         safe.args = (self.redactor.text(str(error)),)
         return safe
 
