@@ -24,6 +24,7 @@ from rsi_bench.agent_client.model_client import ModelClient
 from rsi_bench.broker import Broker, BrokerServer, Budget
 from rsi_bench.models.openai import OpenAIModel
 from rsi_bench.store import Store
+from rsi_bench.store.runs import RunStore
 
 
 def fake_openai(latency: float) -> ThreadingHTTPServer:
@@ -73,6 +74,9 @@ def run(calls: int, concurrency: int, latency: float, tag: str, workdir: Path) -
             elapsed = time.monotonic() - started
         recorded = store.read().execute("SELECT COUNT(*) FROM model_calls WHERE status='ok'")
         assert recorded.fetchone()[0] == calls, "every call must be in the store"
+        refused = sum(e["detail"].get("count", 1)
+                      for e in RunStore(store).events("broker_refused"))
+        print(f"  {tag}: {refused} connection(s) refused by the socket's cap, then retried")
     server.shutdown()
     server.server_close()
     return elapsed

@@ -6,13 +6,16 @@
     answer["text"], answer["usage"], answer["model_id"]
 
 It talks to the host broker over the unix socket named by ``RSI_BENCH_BROKER`` (default
-``/run/rsi-bench/broker.sock``): one JSON line out, one JSON line back. The role, task id and
-generation come from ``RSI_BENCH_ROLE``, ``RSI_BENCH_TASK_ID`` and ``RSI_BENCH_GENERATION``
-unless given; the broker may fix them for the socket anyway. No key is ever needed here.
+``/run/rsi-bench/broker.sock``): one JSON line out, one JSON line back, on a connection of its
+own per call (a socket admits a limited number at once: the client waits for a free one). The
+role, task id and generation come from ``RSI_BENCH_ROLE``, ``RSI_BENCH_TASK_ID`` and
+``RSI_BENCH_GENERATION`` unless given; the broker may fix them for the socket anyway. No key is
+ever needed here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -22,6 +25,7 @@ import time
 from typing import Any
 
 DEFAULT_SOCKET = "/run/rsi-bench/broker.sock"
+BUSY_RETRIES = 200  # about 45 s of waiting for a free connection slot
 _ids = itertools.count(1)
 _ids_lock = threading.Lock()
 
@@ -60,8 +64,18 @@ class ModelClient:
             request_id = next(_ids)
         request = {"id": request_id, "role": self.role, "task_id": self.task_id,
                    "generation": self.generation, "messages": messages, "params": params}
-        reply = self._exchange(json.dumps(request).encode() + b"\n")
-        if reply.get("id") != request_id:
+        data = json.dumps(request).encode() + b"\n"
+        for attempt in range(BUSY_RETRIES):
+            reply = self._exchange(data)
+            if (reply.get("error") or {}).get("type") != "BrokerBusy":
+                break
+            # the socket's connection cap: this request was not read; wait for one to close
+            time.sleep(min(0.01 * (attempt + 1), 0.25))
+        else:
+            raise BrokerUnavailable(f"the model broker at {self.path} kept refusing "
+                                    "connections (too many open)", "BrokerUnavailable")
+        unread = not reply.get("ok") and reply.get("id") is None  # refused before it was read
+        if reply.get("id") != request_id and not unread:
             raise ModelError(f"broker answered request {reply.get('id')!r}, not {request_id}")
         if reply.get("ok"):
             return dict(reply["completion"])
@@ -90,7 +104,10 @@ class ModelClient:
     def _exchange(self, data: bytes) -> dict[str, Any]:
         sock = self._connect()
         try:
-            sock.sendall(data)
+            # a broker that refuses (too long, too many connections) answers and closes at once:
+            # its one-line reason is still there to read after a broken pipe
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                sock.sendall(data)
             chunks = []
             while True:
                 chunk = sock.recv(1 << 16)

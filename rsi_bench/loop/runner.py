@@ -6,7 +6,6 @@ command on the same run directory resumes exactly where it stopped.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import shutil
 import threading
 from collections.abc import Callable
@@ -21,6 +20,8 @@ from rsi_bench.agents.manifest import load_manifest
 from rsi_bench.agents.pool import SolvePool
 from rsi_bench.agents.validate import validate_child
 from rsi_bench.broker import Broker, Budget
+from rsi_bench.broker.sampling import SEEDED_PROVIDERS, Sampling
+from rsi_bench.broker.sampling import sampling_seed as sampling_seed  # re-exported
 from rsi_bench.errors import InputError
 from rsi_bench.judge import Job, Judge
 from rsi_bench.loop.config import RunConfig
@@ -49,41 +50,19 @@ class Row:
     reason: str | None
 
 
-SEEDED_PROVIDERS = ("simulated", "local", "openai")  # models that take a sampling seed
-
-
-def sampling_seed(loop_seed: int, generation: int | None, sample: int = 0) -> int:
-    key = f"rsi-bench:{loop_seed}:{generation}" + (f":{sample}" if sample else "")
-    digest = hashlib.sha256(key.encode()).digest()
-    return int.from_bytes(digest[:4], "big") >> 1
-
-
 class LoopBroker(Broker):
-    """Gives every generation (and every sample of a task) its own sampling seed, derived from
-    the loop seed; for models that take no seed (Anthropic's), its own draw instead (see
-    ``CallContext.draw``): the request is sent as is, but cached as a separate one.
-
-    Without it, an identical copy of an agent (the ``noop`` control) would send identical
-    requests and get the cached answers of its parent: no sampling noise at all, which is the
-    very thing the control measures. Within one generation the seed (or draw) is fixed, so a
-    resumed run gets cache hits instead of paying again.
-    """
+    """The broker with the loop's sampling (``rsi_bench.broker.sampling``: every generation and
+    sample its own seed or draw, which nothing inside a container can override), the run's
+    splits (so the cache tells them apart), and the dollars this process paid."""
 
     def __init__(self, *args: Any, loop_seed: int, seeded: bool, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, sampling=Sampling(loop_seed, seeded), **kwargs)
         self.loop_seed, self.seeded = loop_seed, seeded
         self.paid = 0.0  # dollars of the calls this process made (cache hits are free)
         self._paid_lock = threading.Lock()
 
-    def complete(self, role: str, messages: Any, params: Any, *, task_id: str | None = None,
-                 generation: int | None = None, sample: int = 0,
-                 draw: str | None = None) -> Any:
-        if self.seeded:
-            params = {"seed": sampling_seed(self.loop_seed, generation, sample), **dict(params)}
-        elif generation is not None and draw is None:
-            draw = f"loop seed {self.loop_seed}, generation {generation}, sample {sample}"
-        answer = super().complete(role, messages, params, task_id=task_id,
-                                  generation=generation, sample=sample, draw=draw)
+    def complete(self, *args: Any, **kwargs: Any) -> Any:
+        answer = super().complete(*args, **kwargs)
         if not answer.cache_hit:
             with self._paid_lock:
                 self.paid += answer.completion.cost_usd or 0.0
@@ -127,7 +106,7 @@ class Loop:
         # a replay model reports the recorded model's name: seeding follows it, so replayed
         # requests hash exactly as they did when they were recorded
         self.broker = LoopBroker(model, self.store, budgets, concurrency=config.concurrency,
-                                 loop_seed=config.seed,
+                                 loop_seed=config.seed, splits=self.splits,
                                  seeded=str(model.name).split("/", 1)[0] in SEEDED_PROVIDERS)
         self.limits = Limits()
         self._paid_before = float(self.store.read().execute(  # by earlier attempts of this run

@@ -72,6 +72,12 @@ class CallContext:
     # Which independent draw of a request this is, for models that take no sampling seed: the
     # broker's cache treats the same request in two draws as two requests. Never sent.
     draw: str | None = None
+    split: str | None = None  # the task's split (dev | heldout | sealed), when a loop knows it
+
+    @property
+    def bound(self) -> bool:
+        """Whether the call belongs to a task or a generation (a loop's calls always do)."""
+        return self.task_id is not None or self.generation is not None
 
 
 @runtime_checkable
@@ -106,6 +112,17 @@ def canonical_request(model: str, messages: Sequence[Mapping[str, Any]],
 def request_hash(model: str, messages: Sequence[Mapping[str, Any]],
                  params: Mapping[str, Any], draw: str | None = None) -> str:
     return hashlib.sha256(canonical_request(model, messages, params, draw).encode()).hexdigest()
+
+
+def binding_key(digest: str, context: CallContext) -> str:
+    """The broker's cache key: a request's hash *and* who asked it (role, task, split,
+    generation, sample). An answer is only ever served again to the binding that first received
+    it, so no request an agent builds can reach another role's, task's, split's, generation's or
+    sample's answers. Replay looks recorded calls up by the same key."""
+    body = {"request": digest, "role": context.role, "task_id": context.task_id,
+            "split": context.split, "generation": context.generation, "sample": context.sample}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"),
+                                     ensure_ascii=False).encode()).hexdigest()
 
 
 def validate_messages(messages: object) -> list[Message]:

@@ -85,4 +85,16 @@ def m002_runs(db: sqlite3.Connection) -> None:
         )""")
 
 
-MIGRATIONS: list[Migration] = [m001_model_calls, m002_runs]
+def m003_call_bindings(db: sqlite3.Connection) -> None:
+    """Who each call was made for, and the broker's cache key (request hash + that binding).
+
+    Calls recorded before this migration have no ``cache_key``: the broker never serves them
+    from its cache (their split and sample are unknown), and replay finds them by request hash.
+    """
+    db.execute("ALTER TABLE model_calls ADD COLUMN sample INTEGER")
+    db.execute("ALTER TABLE model_calls ADD COLUMN split TEXT")
+    db.execute("ALTER TABLE model_calls ADD COLUMN cache_key TEXT")
+    db.execute("CREATE INDEX model_calls_key ON model_calls (cache_key, status)")
+
+
+MIGRATIONS: list[Migration] = [m001_model_calls, m002_runs, m003_call_bindings]

@@ -10,7 +10,7 @@ from typing import Any
 
 from rsi_bench.store import Store
 
-SCHEMA_VERSION = 1  # of the JSONL export, one call per line
+SCHEMA_VERSION = 2  # of the JSONL export, one call per line (2: the binding and cache key)
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,7 @@ class CallRecord:
     role: str
     model: str
     request_hash: str
-    request: dict[str, Any]  # {"model", "messages", "params"}, already redacted
+    request: dict[str, Any]  # {"model", "messages", "params"[, "draw", "agent_seed"]}, redacted
     status: str  # ok | refused | error
     generation: int | None = None
     task_id: str | None = None
@@ -28,6 +28,9 @@ class CallRecord:
     cache_hit: bool = False
     created_at: float = field(default_factory=time.time)
     id: int | None = None
+    sample: int | None = None
+    split: str | None = None
+    cache_key: str | None = None  # request hash + who asked (``binding_key``)
 
 
 def record_call(store: Store, call: CallRecord) -> int:
@@ -44,14 +47,16 @@ def record_call(store: Store, call: CallRecord) -> int:
             """INSERT INTO model_calls (created_at, role, generation, task_id, model,
                    request_hash, request_json, status, error_type, error_message,
                    completion_json, model_id, input_tokens, output_tokens, cache_read_tokens,
-                   cache_write_tokens, cost_usd, latency_s, cache_hit)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   cache_write_tokens, cost_usd, latency_s, cache_hit, sample, split,
+                   cache_key)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             (call.created_at, call.role, call.generation, call.task_id, call.model,
              call.request_hash, _dumps(call.request), call.status, call.error_type,
              call.error_message, _dumps(call.completion) if call.completion else None,
              c.get("model_id"), usage.get("input_tokens", 0), usage.get("output_tokens", 0),
              usage.get("cache_read_tokens", 0), usage.get("cache_write_tokens", 0),
-             cost, c.get("latency_s"), int(call.cache_hit)))
+             cost, c.get("latency_s"), int(call.cache_hit), call.sample, call.split,
+             call.cache_key))
         return int(cur.lastrowid or 0)
 
 
@@ -66,7 +71,8 @@ def _from_row(row: Any) -> CallRecord:
         generation=row["generation"], task_id=row["task_id"],
         completion=json.loads(row["completion_json"]) if row["completion_json"] else None,
         error_type=row["error_type"], error_message=row["error_message"],
-        cache_hit=bool(row["cache_hit"]), created_at=row["created_at"], id=row["id"])
+        cache_hit=bool(row["cache_hit"]), created_at=row["created_at"], id=row["id"],
+        sample=row["sample"], split=row["split"], cache_key=row["cache_key"])
 
 
 def iter_calls(store: Store, status: str | None = None) -> Iterator[CallRecord]:
@@ -79,11 +85,12 @@ def iter_calls(store: Store, status: str | None = None) -> Iterator[CallRecord]:
         yield _from_row(row)
 
 
-def find_answer(store: Store, request_hash: str) -> dict[str, Any] | None:
-    """The first successful, non-cached answer recorded for a request hash."""
+def find_answer(store: Store, cache_key: str) -> dict[str, Any] | None:
+    """The first successful, non-cached answer recorded under a cache key: only ever an answer
+    given to the same binding (see ``rsi_bench.models.base.binding_key``)."""
     row = store.read().execute(
-        "SELECT completion_json FROM model_calls WHERE request_hash = ? AND status = 'ok' "
-        "ORDER BY cache_hit, id LIMIT 1", (request_hash,)).fetchone()
+        "SELECT completion_json FROM model_calls WHERE cache_key = ? AND status = 'ok' "
+        "ORDER BY cache_hit, id LIMIT 1", (cache_key,)).fetchone()
     return json.loads(row[0]) if row else None
 
 
@@ -93,7 +100,9 @@ def export_jsonl(store: Store) -> Iterator[str]:
         yield json.dumps({"schema_version": SCHEMA_VERSION, "request_hash": call.request_hash,
                           "model": call.model, "request": call.request,
                           "completion": call.completion, "role": call.role,
-                          "task_id": call.task_id, "generation": call.generation},
+                          "task_id": call.task_id, "generation": call.generation,
+                          "sample": call.sample, "split": call.split,
+                          "cache_key": call.cache_key},
                          sort_keys=True, ensure_ascii=False)
 
 

@@ -89,12 +89,16 @@ def test_many_connections_at_once(served: tuple[ModelClient, Store, Path]) -> No
 
 
 def test_errors_reach_the_agent_as_exceptions(served: tuple[ModelClient, Store, Path]) -> None:
-    client, _, path = served
+    client, store, path = served
     for i in range(40):
         client.complete([{"role": "user", "content": f"spend {i}"}])
-    with pytest.raises(BudgetExceeded, match="call budget 40 is used up") as info:
+    with pytest.raises(BudgetExceeded, match="budget exhausted") as info:
         client.complete([{"role": "user", "content": "one more"}])
     assert info.value.type == "BudgetExceeded"
+    assert "40" not in str(info.value)  # the agent is not told the role's usage ...
+    recorded = store.read().execute(
+        "SELECT error_message FROM model_calls WHERE status = 'refused'").fetchone()[0]
+    assert "call budget 40 is used up" in recorded  # ... the host record is
     with pytest.raises(ModelError, match="role must be one of") as bad:
         ModelClient(str(path), role="judge").complete([{"role": "user", "content": "x"}])
     assert bad.value.type == "BadRequest"

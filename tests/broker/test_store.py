@@ -73,7 +73,9 @@ def test_calls_round_trip_and_export(tmp_path: Path) -> None:
     assert [c.status for c in calls] == ["ok", "refused", "ok"]
     assert calls[0].completion is not None and calls[0].completion["text"] == "answer 1"
     assert [line["request_hash"] for line in lines] == ["h1", "h3"]
-    assert lines[0]["schema_version"] == 1 and lines[0]["completion"]["usage"]["output_tokens"] == 4
+    assert lines[0]["schema_version"] == 2 and lines[0]["completion"]["usage"]["output_tokens"] == 4
+    # schema 2: who each call was made for, and the cache key replay looks it up by
+    assert {"sample", "split", "cache_key"} <= set(lines[0])
 
 
 def test_a_store_in_a_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
