@@ -86,6 +86,14 @@ def test_caps_end_the_stream_at_the_header(tmp_path: Path) -> None:
     assert read <= tarfile.RECORDSIZE  # one record of the stream: its content was never read
     total = [(entry("./a"), b"x" * 100), (entry("./b"), b"y" * 60)]
     assert refusal(total)[:2] == ("b", "the workspace's files exceed 150 bytes")
+    # a long-name header that claims 1 GiB: the stream is cut off at the caps' byte budget
+    longname = entry("././@LongLink", tarfile.GNUTYPE_LONGNAME)
+    longname.size = 1 << 30
+    reader = bytes_reader(longname.tobuf(tarfile.GNU_FORMAT) + b"a" * 200_000, caps)
+    found = unpack_workspace(reader, tmp_path / "long", caps)
+    assert [f.detail for f in found] == [
+        f"the workspace archive is longer than {caps.stream_bytes} bytes"]
+    assert reader.total <= caps.stream_bytes + tarfile.RECORDSIZE
 
 
 def test_a_ten_gigabyte_header_is_refused_without_its_content(tmp_path: Path) -> None:
