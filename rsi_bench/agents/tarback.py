@@ -3,9 +3,11 @@
 Everything is decided from a member's header before its content is read: its path (one the
 lineage records, see ``tree.py``), its type (regular files and directories only; GNU and PAX
 sparse members refused), its size, and the running counts of files, directories and entries.
-The first cap that is hit ends the stream — the container's ``tar`` is stopped, not drained — so
-a hostile workspace (30,000 directories, a 10 GB sparse file) costs what its first headers
-cost. Every refusal is a ``refused_file`` finding, which makes the child invalid. The host never
+The first count cap that is hit ends the stream, as does a sparse member or an oversized one
+whose content would not fit the stream's byte budget — the container's ``tar`` is stopped, not
+drained — so a hostile workspace (30,000 directories, a 10 GB sparse file) costs what its first
+headers cost; a small oversized file is skipped, so the refusals after it are reported too.
+Every refusal is a ``refused_file`` finding, which makes the child invalid. The host never
 writes outside ``dest``, and creates directories only to hold files: git records no empty
 directory, so none may be mounted either.
 """
@@ -80,6 +82,10 @@ class _Reader:
                             f"{self.caps.stream_bytes} bytes")
         return bytes(out)
 
+    def left(self) -> int:
+        """Bytes the stream may still hold."""
+        return self.caps.stream_bytes - self.total
+
 
 def fd_reader(fd: int, caps: Caps) -> _Reader:
     def chunk(n: int, timeout: float) -> bytes:
@@ -119,7 +125,7 @@ def unpack_workspace(source: bytes | _Reader, dest: Path, caps: Caps = Caps()
     finding for every entry refused. Never raises on a hostile archive."""
     reader = bytes_reader(source, caps) if isinstance(source, bytes) else source
     refused: list[Finding] = []
-    unpacker = _Unpacker(dest, caps)
+    unpacker = _Unpacker(dest, caps, reader)
     try:
         with tarfile.open(fileobj=reader, mode="r|") as tar:  # type: ignore[call-overload]
             for member in tar:
@@ -142,8 +148,8 @@ def _shown(name: str) -> str:
 class _Unpacker:
     """The running counts of one archive, and what each member's header allows."""
 
-    def __init__(self, dest: Path, caps: Caps) -> None:
-        self.root, self.caps = dest.resolve(), caps
+    def __init__(self, dest: Path, caps: Caps, reader: _Reader) -> None:
+        self.root, self.caps, self.reader = dest.resolve(), caps, reader
         self.files = self.dirs = self.entries = self.total = 0
         self.collisions = Collisions()
 
@@ -160,8 +166,11 @@ class _Unpacker:
         if member.issparse():
             raise _Stop(name, "a sparse file (refused from its header)")
         if member.size > caps.file_bytes:
-            raise _Stop(name, f"{member.size} bytes, over the {caps.file_bytes}-byte cap "
-                        "(refused from its header)")
+            why = f"{member.size} bytes, over the {caps.file_bytes}-byte cap (refused from its " \
+                  "header)"
+            if member.size > self.reader.left():
+                raise _Stop(name, why)  # its content would not fit the stream's budget
+            return why  # skipped within the budget, so the later refusals are reported too
         if name in ("", ".") and member.isdir():
             return None  # the workspace itself
         if not (member.isfile() or member.isdir()):
