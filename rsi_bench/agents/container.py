@@ -8,35 +8,36 @@ socket bound to (role, task id, generation), so the agent cannot pose as another
 another role's budget. The wall clock is enforced by the runner (it kills the agent's processes)
 and, as a backstop, by the host (it kills the container).
 
-An improve's workspace comes back as a tar stream that is checked entry by entry: symlinks,
-links, devices, absolute or ``..`` paths, oversized files and too many files are refused and
-recorded; the host never lets a hostile archive write outside ``child_dir``.
+What is mounted at /agent is exactly what the lineage records (``tree.py``: one walk for both).
+An improve's workspace comes back as a tar stream checked header by header (``tarback.py``):
+anything the lineage would not record, and anything over a cap, is refused and recorded before
+its content is read; the host never lets a hostile archive write outside ``child_dir``.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import secrets
 import shutil
-import tarfile
 import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import rsi_bench.agent_client as agent_client
 from rsi_bench.agents.agent_runner import RESULT_TAG
 from rsi_bench.agents.audit import Finding
 from rsi_bench.agents.manifest import AgentError, load_manifest
+from rsi_bench.agents.tarback import Caps, fetch_workspace
+from rsi_bench.agents.tree import copy_agent
 from rsi_bench.broker import Broker, BrokerServer
 from rsi_bench.models.base import CallContext
-from rsi_bench.sandbox import ExecResult, Limits, Sandbox, SandboxSpec, get_backend
+from rsi_bench.sandbox import Limits, Sandbox, SandboxSpec, get_backend
 from rsi_bench.sandbox.uids import UidLease
 from rsi_bench.tasks.model import TaskView
 
@@ -48,9 +49,7 @@ SERVER_IN = "/opt/rsi-bench/agent_server.py"
 AGENT_IN, WORKSPACE, SOCKET_DIR_IN = "/agent", "/scratch/agent", "/run/rsi-bench"
 WORKSPACE_SRC = "/workspace-src"
 GRACE_S = 15.0  # host backstop on top of the runner's own deadline
-MAX_FILES = 500
-MAX_FILE_BYTES = 1 << 20
-MAX_TOTAL_BYTES = 16 << 20
+MAX_TOTAL_BYTES = Caps().total_bytes
 MAX_EVENTS = 60
 DEFAULT_LIMITS = Limits()
 
@@ -99,18 +98,9 @@ class _CountingBroker:
 
 
 def _stage_agent(agent_dir: Path, dest: Path) -> None:
-    """Copy the agent's regular files, world-readable, for the read-only mount."""
-    dest.mkdir(mode=0o755)
-    for path in sorted(agent_dir.rglob("*")):
-        rel = path.relative_to(agent_dir)
-        if path.is_symlink() or "__pycache__" in rel.parts:
-            continue
-        if path.is_dir():
-            (dest / rel).mkdir(mode=0o755, exist_ok=True)
-        elif path.is_file():
-            (dest / rel).parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-            shutil.copyfile(path, dest / rel)
-            os.chmod(dest / rel, 0o644)
+    """Copy the agent, world-readable, for the read-only mount: the files the lineage records,
+    nothing else (AgentError for an entry it could not record)."""
+    copy_agent(agent_dir, dest)
 
 
 @contextmanager
@@ -184,16 +174,16 @@ def run_solve(agent_dir: str | Path, task_view: TaskView, *, broker: Broker, gen
               timeout: float = 180.0, run_label: str = "agent") -> SolveOutcome:
     """Run the agent's ``solve`` on one task in a fresh sandbox."""
     start = time.monotonic()
-    try:
-        manifest = load_manifest(agent_dir)
-    except AgentError as exc:
-        return SolveOutcome("invalid", None, str(exc), 0.0, 0)
     counter = _CountingBroker(broker)
     context = CallContext("solve", task_view.id, generation, sample)
-    with _agent_box(Path(agent_dir), context=context, broker=counter, backend=backend,
-                    limits=limits, run_label=run_label) as box:
-        reply = _run_runner(box, "solve", {"entry": manifest.entry,
-                                           "task": _task_json(task_view)}, timeout)
+    try:
+        manifest = load_manifest(agent_dir)
+        with _agent_box(Path(agent_dir), context=context, broker=counter, backend=backend,
+                        limits=limits, run_label=run_label) as box:
+            reply = _run_runner(box, "solve", {"entry": manifest.entry,
+                                               "task": _task_json(task_view)}, timeout)
+    except AgentError as exc:
+        return SolveOutcome("invalid", None, str(exc), 0.0, 0)
     return solve_outcome(reply, start, counter.calls)
 
 
@@ -215,19 +205,18 @@ def run_check(agent_dir: str | Path, *, backend: str = "docker", limits: Limits 
     start = time.monotonic()
     try:
         manifest = load_manifest(agent_dir)
+        with _agent_box(Path(agent_dir), context=None, broker=None, backend=backend,
+                        limits=limits, run_label=run_label) as box:
+            reply = _run_runner(box, "check", {"entry": manifest.entry}, timeout)
     except AgentError as exc:
         return CheckOutcome("invalid", str(exc), 0.0)
-    with _agent_box(Path(agent_dir), context=None, broker=None, backend=backend, limits=limits,
-                    run_label=run_label) as box:
-        reply = _run_runner(box, "check", {"entry": manifest.entry}, timeout)
     return CheckOutcome(str(reply.get("status")), str(reply.get("detail", "")),
                         time.monotonic() - start)
 
 
-def _fetch_workspace(box: Sandbox) -> ExecResult:
-    """The improve's workspace as a tar stream (exit code 3: there is no workspace)."""
-    return box.exec(["sh", "-c", f"test -d {WORKSPACE} || exit 3; exec tar -c -C {WORKSPACE} ."],
-                    user=0, timeout=120, cwd="/")
+def _fetch_workspace(box: Sandbox, child: Path) -> list[Finding]:
+    """Unpack the improve's workspace into ``child``; the entries refused."""
+    return fetch_workspace(box, WORKSPACE, child)
 
 
 def run_improve(parent_dir: str | Path, child_dir: str | Path,
@@ -248,93 +237,29 @@ def run_improve(parent_dir: str | Path, child_dir: str | Path,
         raise AgentError(f"{child}: the child directory must be new or empty")
     child.mkdir(parents=True, exist_ok=True)
     improver = Path(improver_dir) if improver_dir is not None else Path(parent_dir)
-    try:
-        load_manifest(parent_dir)
-        manifest = load_manifest(improver)
-    except AgentError as exc:
-        return ImproveOutcome("invalid", str(exc), 0.0)
     plain = [{"task_id": str(f.get("task_id", "")), "status": str(f.get("status", "")),
               "detail": str(f.get("detail", ""))} for f in feedback]
     counter = _CountingBroker(broker)
     separate = improver.resolve() != Path(parent_dir).resolve()
-    with _agent_box(improver, context=CallContext("improve", None, generation),
-                    broker=counter, backend=backend, limits=limits, run_label=run_label,
-                    workspace_src=Path(parent_dir) if separate else None) as box:
-        job = {"entry": manifest.entry, "workspace": WORKSPACE, "feedback": plain}
-        if separate:
-            job["workspace_src"] = WORKSPACE_SRC
-        reply = _run_runner(box, "improve", job, timeout)
-        packed = None if reply.get("status") == "timeout" else _fetch_workspace(box)
-    status, detail = str(reply.get("status")), str(reply.get("detail", ""))
     refused: list[Finding] = []
-    if packed is not None:
-        if packed.exit_code == 3:
-            refused.append(Finding("refused_file", WORKSPACE, "the workspace is gone (improve "
-                                   "removed it)"))
-        elif packed.truncated:
-            refused.append(Finding("refused_file", WORKSPACE, "the workspace is larger than "
-                                   f"{MAX_TOTAL_BYTES} bytes"))
-        else:
-            refused += unpack_workspace(packed.stdout, child)
-        if status == "ok" and refused:
-            status, detail = "invalid", "; ".join(f"{f.path}: {f.detail}" for f in refused[:5])
-        elif status == "ok" and not (child / "agent.toml").is_file():
-            status, detail = "invalid", "improve left no agent.toml in its workspace"
+    try:
+        load_manifest(parent_dir)
+        manifest = load_manifest(improver)
+        with _agent_box(improver, context=CallContext("improve", None, generation),
+                        broker=counter, backend=backend, limits=limits, run_label=run_label,
+                        workspace_src=Path(parent_dir) if separate else None) as box:
+            job = {"entry": manifest.entry, "workspace": WORKSPACE, "feedback": plain}
+            if separate:
+                job["workspace_src"] = WORKSPACE_SRC
+            reply = _run_runner(box, "improve", job, timeout)
+            if reply.get("status") != "timeout":
+                refused = _fetch_workspace(box, child)
+    except AgentError as exc:
+        return ImproveOutcome("invalid", str(exc), 0.0)
+    status, detail = str(reply.get("status")), str(reply.get("detail", ""))
+    if status == "ok" and refused:
+        status, detail = "invalid", "; ".join(f"{f.path}: {f.detail}" for f in refused[:5])
+    elif status == "ok" and not (child / "agent.toml").is_file():
+        status, detail = "invalid", "improve left no agent.toml in its workspace"
     return ImproveOutcome(status, detail, time.monotonic() - start, counter.calls,
                           _events(reply) + tuple(refused), str(reply.get("output_tail", "")))
-
-
-def unpack_workspace(data: bytes, dest: Path, *, max_files: int = MAX_FILES,
-                     max_file_bytes: int = MAX_FILE_BYTES) -> list[Finding]:
-    """Write the regular files and directories of a tar stream under ``dest`` (which must be
-    fresh); return a finding for every entry refused. Never raises on a hostile archive."""
-    refused: list[Finding] = []
-    root, files = dest.resolve(), 0
-    try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
-            for member in tar:
-                name = member.name.removeprefix("./").rstrip("/")
-                if name in ("", "."):
-                    continue
-                parts = PurePosixPath(name).parts
-                if name.startswith("/") or ".." in parts:
-                    refused.append(Finding("refused_file", name, "path escapes the workspace"))
-                    continue
-                if not (member.isfile() or member.isdir()):
-                    kind = ("symlink" if member.issym() else "hard link" if member.islnk()
-                            else "fifo" if member.isfifo() else "device file" if member.isdev()
-                            else "special file")
-                    refused.append(Finding("refused_file", name, f"{kind} refused"))
-                    continue
-                if member.isfile() and member.size > max_file_bytes:
-                    refused.append(Finding("refused_file", name, f"{member.size} bytes, over "
-                                           f"the {max_file_bytes}-byte cap"))
-                    continue
-                if member.isfile() and files >= max_files:
-                    refused.append(Finding("refused_file", name, f"more than {max_files} files"))
-                    break
-                target = root.joinpath(*parts)
-                if root not in target.parents:
-                    refused.append(Finding("refused_file", name, "path escapes the workspace"))
-                    continue
-                try:
-                    _write_member(tar, member, target)
-                except OSError as exc:
-                    refused.append(Finding("refused_file", name, f"cannot write: {exc}"))
-                files += member.isfile()
-    except (tarfile.TarError, EOFError) as exc:
-        refused.append(Finding("refused_file", "", f"the workspace archive is unreadable: {exc}"))
-    return refused
-
-
-def _write_member(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> None:
-    if member.isdir():
-        target.mkdir(mode=0o755, parents=True, exist_ok=True)
-        return
-    target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-    source = tar.extractfile(member)
-    if source is None:
-        raise OSError("no data")
-    with source, open(target, "xb") as out:
-        shutil.copyfileobj(source, out)
-    os.chmod(target, 0o755 if member.mode & 0o111 else 0o644)

@@ -12,9 +12,11 @@ A bundle is one ``.tar.gz`` holding, for each run (a loop seed):
 ``runs/<name>/lineage.git``    the agents' git history (``git bundle``): one commit per
                                generation under ``refs/generations/gNNNN``
 ``runs/<name>/diffs/gNNNN.diff``  every self-modification, parent to child, as a patch
-``runs/<name>/final-agent/``   the selected generation's files (best dev score)
+``runs/<name>/final-agent/``   the selected generation's files (best dev score), written from
+                               its lineage commit: every byte its containers mounted
 ``runs/<name>/hashes.json``    suite name and content hash, judge image and runner SHA-256,
-                               the seed agent's tree hash, the run's config fingerprint
+                               the seed and final agents' hashes (``trees.agent_hash``: every
+                               file, nothing skipped), the run's config fingerprint
 ``results.json``               every statistic and verdict, as ``rsi-bench report`` writes it
 =============================  ================================================================
 
@@ -26,7 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import tarfile
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from rsi_bench import __version__
+from rsi_bench.bundle.trees import agent_hash, commit_files, write_files
 from rsi_bench.errors import InputError
 from rsi_bench.store import read_only_uri
 
@@ -50,17 +52,6 @@ def sha256_file(path: Path) -> str:
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()
-
-
-def tree_hash(root: Path) -> str:
-    """SHA-256 over a directory's regular files (relative path and content), in sorted order."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()):
-        rel = path.relative_to(root)
-        if "__pycache__" in rel.parts or ".git" in rel.parts:
-            continue
-        digest.update(rel.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
 
@@ -160,8 +151,9 @@ def finish_run(run_dir: Path, dest: Path, selected: int) -> dict[str, Any]:
     """Add the selected generation's files and the run's hashes; return the hashes."""
     from rsi_bench.tasks import load_suite
 
-    shutil.copytree(run_dir / "agents" / f"g{selected:04d}", dest / "final-agent",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    agents = run_dir / "agents"
+    final = commit_files(agents, f"refs/generations/g{selected:04d}")  # exactly what ran
+    write_files(final, dest / "final-agent")
     config = read_config(dest / "run.sqlite")
     run = config.get("run", {})
     suite = load_suite(run.get("suite", "rsi-core"))
@@ -170,8 +162,8 @@ def finish_run(run_dir: Path, dest: Path, selected: int) -> dict[str, Any]:
     hashes = {
         "suite": {"name": suite.name, "content_hash": suite.content_hash()},
         "judge": sorted(json.loads(j) for j in judges),
-        "seed_agent": tree_hash(run_dir / "agents" / "g0000"),
-        "final_agent": tree_hash(dest / "final-agent"),
+        "seed_agent": agent_hash(commit_files(agents, "refs/generations/g0000")),
+        "final_agent": agent_hash(final),
         "selected_generation": selected,
         "fingerprint": config.get("fingerprint"),
         "model": run.get("model"),

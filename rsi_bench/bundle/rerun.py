@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from rsi_bench.bundle.outcome import Check, Say
-from rsi_bench.bundle.pack import git, query, read_config, read_json, tree_hash
+from rsi_bench.bundle.pack import git, query, read_config, read_json
+from rsi_bench.bundle.trees import agent_hash, commit_files, compare, disk_files, write_files
 from rsi_bench.errors import InputError
 
 
@@ -58,25 +58,31 @@ def check_lineage(root: Path, runs: list[str]) -> Check:
                     elif path.read_text(encoding="utf-8") != want:
                         check.fail(f"{run}: {name} differs from the lineage's own diff of "
                                    f"generation {gen['parent']} -> {gen['generation']}")
-            selected = int(hashes.get("selected_generation", -1))
-            tree = base.parent / f".{run}.final"
-            _export_tree(repo, f"refs/generations/g{selected:04d}", tree)
-            if tree_hash(tree) != tree_hash(base / "final-agent"):
-                check.fail(f"{run}: final-agent/ is not generation {selected}'s tree")
-            if tree_hash(base / "final-agent") != hashes.get("final_agent"):
-                check.fail(f"{run}: final-agent/ does not match hashes.json")
+            for problem in _check_agents(repo, base, hashes):
+                check.fail(f"{run}: {problem}")
         finally:
             shutil.rmtree(repo, ignore_errors=True)
-            shutil.rmtree(base.parent / f".{run}.final", ignore_errors=True)
     check.summary = f"{commits} generation commits, {diffs} diffs, final agents"
     return check
 
 
-def _export_tree(repo: Path, ref: str, dest: Path) -> None:
-    dest.mkdir(parents=True)
-    archive = subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", ref],
-                             capture_output=True, check=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+def _check_agents(repo: Path, base: Path, hashes: dict[str, Any]) -> Iterator[str]:
+    """``final-agent/`` is the selected generation's commit, file by file, and both agents
+    match ``hashes.json``: a changed, added or missing file is named."""
+    selected = int(hashes.get("selected_generation", -1))
+    try:
+        want = commit_files(repo, f"refs/generations/g{selected:04d}")
+        seed = commit_files(repo, "refs/generations/g0000")
+    except InputError as exc:
+        yield f"the selected generation {selected} cannot be read from lineage.git ({exc})"
+        return
+    got = disk_files(base / "final-agent")
+    for problem in compare(want, got, f"generation {selected}'s commit"):
+        yield f"final-agent/{problem}"
+    if agent_hash(got) != hashes.get("final_agent"):
+        yield "final-agent/ does not match hashes.json (final_agent)"
+    if agent_hash(seed) != hashes.get("seed_agent"):
+        yield "generation 0's commit does not match hashes.json (seed_agent)"
 
 
 # ---------------------------------------------------------------------------- 4. re-judge
@@ -168,7 +174,7 @@ def _export_tree_from_bundle(bundle: Path, ref: str, dest: Path) -> None:
     repo = dest.with_name(dest.name + ".git")
     try:
         _open_lineage(bundle, repo)
-        _export_tree(repo, ref, dest)
+        write_files(commit_files(repo, ref), dest)
     finally:
         shutil.rmtree(repo, ignore_errors=True)
 

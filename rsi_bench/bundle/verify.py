@@ -6,8 +6,9 @@ Checks, in order (each prints ``ok``, ``FAIL`` or ``skip`` and what it compared)
    and matches it; nothing unlisted is present. A changed file is named here.
 2. **suite** — the tasks installed here have the content hash the run was scored on.
 3. **lineage** — the git history holds every generation at the recorded commit; every
-   ``diffs/gNNNN.diff`` is exactly ``git diff`` parent → child; ``final-agent/`` is exactly the
-   selected generation's tree.
+   ``diffs/gNNNN.diff`` is exactly ``git diff`` parent → child; ``final-agent/`` is the selected
+   generation's commit file by file (an added, missing or changed file is named: the commit is
+   what its containers mounted), and the seed and final agents match ``hashes.json``.
 4. **re-judge** — every recorded solution is judged again in containers (the judge image built
    here); each verdict must equal the recorded one.
 5. **replay** — the whole loop runs again with ``--model replay/<calls.jsonl>``: the agents,

@@ -2,7 +2,8 @@
 the commit of the generation it was made from, so ``git diff`` and ``git log`` show every
 self-modification and the whole lineage.
 
-Layout: ``agents/gNNNN/`` holds generation N's files (what containers mount); the commits live
+Layout: ``agents/gNNNN/`` holds generation N's files (what containers mount: the same walk,
+``rsi_bench.agents.tree``, decides what is committed and what is mounted); the commits live
 in ``agents/.git`` under ``refs/generations/gNNNN``. Commits are written in-process as loose
 objects, byte-identical to what ``git add -A``, ``write-tree`` and ``commit-tree`` would make.
 """
@@ -14,12 +15,12 @@ import hashlib
 import os
 import re
 import shutil
-import stat
 import subprocess
 import tempfile
 import zlib
 from pathlib import Path
 
+from rsi_bench.agents.tree import AgentFile, agent_files
 from rsi_bench.errors import RsiBenchError
 
 IDENTITY = {"GIT_AUTHOR_NAME": "rsi-bench", "GIT_AUTHOR_EMAIL": "rsi-bench@localhost",
@@ -56,8 +57,11 @@ class Lineage:
         return self.root / gen_name(generation)
 
     def commit(self, generation: int, parent: int | None, message: str) -> str:
-        """Commit generation's directory as a tree; return the commit id."""
-        tree = self._write_tree(os.fsencode(self.path(generation)))
+        """Commit generation's directory as a tree; return the commit id. Raises AgentError
+        for an entry an agent cannot hold (see ``rsi_bench.agents.tree``): what is committed
+        is exactly what a container mounts."""
+        files = agent_files(self.path(generation))
+        tree = self._write_tree([(tuple(f.path.split("/")), f) for f in files])
         if tree is None:
             tree = self._write_object(b"tree", b"")
         text = b"tree " + tree.hex().encode() + b"\n"
@@ -71,25 +75,22 @@ class Lineage:
         self._write_file(self._ref_path(generation), sha.encode() + b"\n", 0o644)
         return sha
 
-    def _write_tree(self, directory: bytes) -> bytes | None:
-        """Write directory's tree as ``git add -A`` sees it; None when it holds no file."""
-        entries = []
-        with os.scandir(directory) as listing:
-            for entry in listing:
-                if entry.name == b".git":
-                    continue
-                if entry.is_symlink():
-                    entries.append((entry.name, b"120000",
-                                    self._write_object(b"blob", os.readlink(entry.path))))
-                elif entry.is_dir(follow_symlinks=False):
-                    sub = self._write_tree(entry.path)
-                    if sub is not None:
-                        entries.append((entry.name + b"/", b"40000", sub))
-                elif entry.is_file(follow_symlinks=False):
-                    executable = entry.stat(follow_symlinks=False).st_mode & stat.S_IXUSR
-                    with open(entry.path, "rb") as f:
-                        blob = self._write_object(b"blob", f.read())
-                    entries.append((entry.name, b"100755" if executable else b"100644", blob))
+    def _write_tree(self, files: list[tuple[tuple[str, ...], AgentFile]]) -> bytes | None:
+        """Write the tree of ``files`` (path parts relative to this tree) as ``git add -A``
+        would; None when there is no file."""
+        entries, subdirs = [], {}
+        for parts, f in files:
+            if len(parts) == 1:
+                with open(f.source, "rb") as data:
+                    blob = self._write_object(b"blob", data.read())
+                entries.append((parts[0].encode(), b"100755" if f.executable else b"100644",
+                                blob))
+            else:
+                subdirs.setdefault(parts[0], []).append((parts[1:], f))
+        for name, inner in subdirs.items():
+            sub = self._write_tree(inner)
+            if sub is not None:
+                entries.append((name.encode() + b"/", b"40000", sub))
         if not entries:
             return None
         entries.sort()  # git's order: a directory sorts as if its name ended in "/"

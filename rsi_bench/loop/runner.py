@@ -18,6 +18,7 @@ from rsi_bench.agents.audit import audit
 from rsi_bench.agents.container import run_improve
 from rsi_bench.agents.manifest import load_manifest
 from rsi_bench.agents.pool import SolvePool
+from rsi_bench.agents.tree import copy_agent
 from rsi_bench.agents.validate import validate_child
 from rsi_bench.broker import Broker, Budget
 from rsi_bench.broker.sampling import SEEDED_PROVIDERS, Sampling
@@ -36,7 +37,6 @@ from rsi_bench.tasks import load_suite
 from rsi_bench.tasks.model import Task
 from rsi_bench.tasks.splits import assign_splits
 
-IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc")
 Progress = Callable[[str, dict[str, Any]], None]
 
 
@@ -173,7 +173,7 @@ class Loop:
     def _seed_generation(self) -> None:
         target = self.lineage.path(0)
         shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(self.config.agent_dir, target, ignore=IGNORE)
+        copy_agent(self.config.agent_dir, target)  # exactly what the lineage records
         sha = self.lineage.commit(0, None, "generation 0: the seed agent")
         self.runs.add_generation(0, None, "seed", sha, [], "created")
 
@@ -213,11 +213,13 @@ class Loop:
                  ) -> tuple[str, str | None, list[dict[str, Any]]]:
         improver = self.config.improver
         if improver == "noop":
-            shutil.copytree(parent_dir, child_dir, ignore=IGNORE)
+            copy_agent(parent_dir, child_dir)
             return "ok", None, []
         feedback = [{"task_id": r["task_id"], "status": r["status"], "detail": r["detail"]}
                     for r in self.runs.results(parent) if r["split"] == "dev"]
-        improver_dir = self.config.agent_dir if improver == "fixed" else parent_dir
+        # the fixed improver is generation 0's committed files, not the seed directory, which
+        # could change on disk (or hold what the lineage does not record) during the run
+        improver_dir = self.lineage.path(0) if improver == "fixed" else parent_dir
         outcome = run_improve(parent_dir, child_dir, feedback, broker=self.broker, generation=g,
                               backend=self.config.sandbox, limits=self.limits,
                               timeout=self.config.improve_timeout, run_label=self.label,

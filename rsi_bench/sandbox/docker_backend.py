@@ -225,6 +225,8 @@ class DockerStream:
         sink = _FdSink(self._out_w)
         try:
             _demux(self.raw, sink, self._err, None)
+        except OSError:
+            pass  # the host closed its end before the output ended: nothing is left to deliver
         finally:
             os.close(self._out_w)
 

@@ -24,7 +24,7 @@ from rsi_bench.agents import (
     run_solve,
     validate_child,
 )
-from rsi_bench.agents.container import unpack_workspace
+from rsi_bench.agents.tarback import Caps, unpack_workspace
 from rsi_bench.broker import Broker
 from rsi_bench.judge import Judge
 from rsi_bench.models.base import Completion, Message, Usage
@@ -157,7 +157,7 @@ def test_unpack_refuses_what_could_escape(tmp_path: Path) -> None:
     ] + [(entry(f"./many/{i}"), b"") for i in range(10)])
     dest = tmp_path / "child"
     dest.mkdir()
-    refused = unpack_workspace(data, dest, max_files=8, max_file_bytes=1024)
+    refused = unpack_workspace(data, dest, Caps(files=8, file_bytes=1024))
     reasons = {f.path: f.detail for f in refused}
     assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*")) == [
         "agent.toml", "many", "many/0", "many/1", "many/2", "many/3", "many/4", "many/5", "prompts",

@@ -153,6 +153,67 @@ def test_tampered_diff_is_named(bundle_file: Path, tmp_path: Path) -> None:
     assert "diffs/g0001.diff differs from the lineage" in lines(forged)["lineage"]
 
 
+def _plant_hook(agent: Path) -> str:
+    (agent / "prompts" / ".git" / "hooks").mkdir(parents=True, exist_ok=True)
+    (agent / "prompts" / ".git" / "hooks" / "x.py").write_text("ANSWER = 'forged'\n")
+    return "prompts/.git/hooks/x.py: not in generation"
+
+
+def _edit_prompt(agent: Path) -> str:
+    path = agent / "prompts" / "solve.md"
+    path.write_text(path.read_text() + "\nan instruction the run never had\n")
+    return "prompts/solve.md: differs from generation"
+
+
+def _add_module(agent: Path) -> str:
+    (agent / "helper.py").write_text("import os\n")
+    return "helper.py: not in generation"
+
+
+def _drop_manifest(agent: Path) -> str:
+    (agent / "agent.toml").unlink()
+    return "agent.toml: missing (it is in generation"
+
+
+@pytest.mark.parametrize("tamper", [_plant_hook, _edit_prompt, _add_module, _drop_manifest],
+                         ids=["git-hook", "edited-file", "added-file", "removed-file"])
+def test_tampered_final_agent_is_named_even_when_resealed(bundle_file: Path, tmp_path: Path,
+                                                          tamper: object) -> None:
+    """Any change to the bundled agent, its MANIFEST lines rewritten to match, fails verify
+    and names the file (a `.git` hook used to pass: the agent hash skipped `.git`)."""
+    root = unpacked(bundle_file, tmp_path / "b")
+    agent = next(root.glob("runs/*/final-agent"))
+    says = tamper(agent)  # type: ignore[operator]
+    forged = cli("verify", "--no-replay", "--no-rejudge",
+                 str(repack(root, tmp_path / "forged.tar.gz", reseal=True)))
+    assert forged.returncode == 1, forged.stdout
+    checks = lines(forged)
+    assert checks["manifest"].startswith("ok")
+    assert f"final-agent/{says}" in checks["lineage"], checks["lineage"]
+    assert "final-agent/ does not match hashes.json" in checks["lineage"]
+
+
+def test_unlisted_agent_file_and_forged_hashes_are_named(bundle_file: Path,
+                                                         tmp_path: Path) -> None:
+    root = unpacked(bundle_file, tmp_path / "b")
+    run = next(root.glob("runs/*"))
+    _plant_hook(run / "final-agent")  # no MANIFEST line: the manifest names it
+    plain = cli("verify", "--no-replay", "--no-rejudge",
+                str(repack(root, tmp_path / "plain.tar.gz", reseal=False)))
+    assert plain.returncode == 1
+    assert "final-agent/prompts/.git/hooks/x.py: in the bundle but not in the manifest" in \
+        lines(plain)["manifest"]
+    shutil.rmtree(run / "final-agent" / "prompts" / ".git")
+    hashes = json.loads((run / "hashes.json").read_text())
+    hashes["seed_agent"] = "0" * 64  # a forged seed: it was never checked before
+    (run / "hashes.json").write_text(json.dumps(hashes))
+    forged = cli("verify", "--no-replay", "--no-rejudge",
+                 str(repack(root, tmp_path / "forged.tar.gz", reseal=True)))
+    assert forged.returncode == 1
+    assert "generation 0's commit does not match hashes.json (seed_agent)" in \
+        lines(forged)["lineage"]
+
+
 @pytest.mark.parametrize("damage, says", [
     ("not-a-tar", "not a readable bundle"),
     ("no-manifest", "bundle has no manifest"),

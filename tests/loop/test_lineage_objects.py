@@ -66,14 +66,11 @@ def sort_rule(d: Path) -> None:
     (d / "b-" / "z").write_text("z")
 
 
-def unicode_and_links(d: Path) -> None:
+def unicode(d: Path) -> None:
     (d / "é.txt").write_text("accent\n")
     (d / "日本").mkdir()
     (d / "日本" / "語 word.md").write_text("cjk\n")
     (d / "target.txt").write_text("target\n")
-    (d / "link").symlink_to("target.txt")
-    (d / "dangling").symlink_to("nowhere/at/all")
-    (d / "dirlink").symlink_to("日本")  # stored as a link, not followed
 
 
 def empty(d: Path) -> None:
@@ -81,7 +78,7 @@ def empty(d: Path) -> None:
 
 
 TREES: dict[str, Callable[[Path], None]] = {
-    "nested": nested, "sort_rule": sort_rule, "unicode_and_links": unicode_and_links,
+    "nested": nested, "sort_rule": sort_rule, "unicode": unicode,
     "empty": empty}
 
 
@@ -133,7 +130,7 @@ def test_commit_ids_match_git_and_fsck_is_clean(name: str, lineage: Lineage,
 def test_tree_entries_as_git_reads_them(lineage: Lineage) -> None:
     lineage.path(0).mkdir()
     sort_rule(lineage.path(0))
-    for sub, make in (("n", nested), ("u", unicode_and_links)):
+    for sub, make in (("n", nested), ("u", unicode)):
         (lineage.path(0) / sub).mkdir()
         make(lineage.path(0) / sub)
     lineage.commit(0, None, "g0")
@@ -145,9 +142,7 @@ def test_tree_entries_as_git_reads_them(lineage: Lineage) -> None:
     modes = {path: mode for mode, path in (line.split(" ", 1) for line in listing)}
     assert modes["n/run.sh"] == modes["n/owner_x"] == "100755"
     assert modes["n/group_x"] == modes["n/empty.txt"] == "100644"
-    assert modes["u/link"] == modes["u/dirlink"] == modes["u/dangling"] == "120000"
     assert "n/void" not in modes and "n/hollow" not in modes
-    assert git(lineage.root, "cat-file", "blob", "refs/generations/g0000:u/dirlink") == "日本"
     assert git(lineage.root, "cat-file", "-p",
                "refs/generations/g0000:u/日本/語 word.md") == "cjk"
 
@@ -227,3 +222,44 @@ def test_missing_parent_raises(lineage: Lineage) -> None:
     with pytest.raises(lineage_module.RsiBenchError, match="rev-parse"):
         lineage.commit(1, 0, "orphan")
     assert not (lineage.root / ".git" / "refs" / "generations" / "g0001").exists()
+
+
+@pytest.mark.parametrize(("plant", "named", "says"), [
+    (lambda d: (d / "link").symlink_to("a.txt"), "link", "a symlink"),
+    (lambda d: (d / "dangling").symlink_to("nowhere/at/all"), "dangling", "a symlink"),
+    (lambda d: os.mkfifo(d / "pipe"), "pipe", "a fifo"),
+    (lambda d: (d / "prompts" / ".git" / "hooks").mkdir(parents=True) or
+     (d / "prompts" / ".git" / "hooks" / "x.py").write_text("import os\n"),
+     "prompts/.git", "git metadata"),
+    (lambda d: (d / ".gitattributes").write_text("* export-ignore\n"), ".gitattributes",
+     "git metadata"),
+    (lambda d: (d / "A.txt").write_text("A"), "a.txt", "differs from .A.txt. only in case"),
+])
+def test_what_an_agent_cannot_hold_is_refused_not_skipped(
+        lineage: Lineage, plant: Callable[[Path], object], named: str, says: str) -> None:
+    """The old writer skipped a .git directory at any depth and recorded symlinks, which no
+    container mounts: the commit and the mount differed. Now the commit refuses, naming it."""
+    lineage.path(0).mkdir()
+    (lineage.path(0) / "a.txt").write_text("a\n")
+    (lineage.path(0) / "prompts").mkdir()
+    plant(lineage.path(0))
+    with pytest.raises(lineage_module.RsiBenchError, match=f"{named}: .*{says}"):
+        lineage.commit(0, None, "g0")
+    assert not (lineage.root / ".git" / "refs" / "generations" / "g0000").exists()
+
+
+def test_bytecode_caches_are_neither_committed_nor_mounted(lineage: Lineage) -> None:
+    from rsi_bench.agents.tree import copy_agent
+
+    lineage.path(0).mkdir()
+    (lineage.path(0) / "agent.py").write_text("x = 1\n")
+    (lineage.path(0) / "__pycache__").mkdir()
+    (lineage.path(0) / "__pycache__" / "agent.cpython-311.pyc").write_bytes(b"\0" * 16)
+    (lineage.path(0) / "loose.pyc").write_bytes(b"\0" * 16)
+    lineage.commit(0, None, "g0")
+    listing = git(lineage.root, "ls-tree", "-r", "--name-only", "refs/generations/g0000")
+    assert listing.splitlines() == ["agent.py"]
+    copy_agent(lineage.path(0), lineage.root / "staged")
+    staged = sorted(p.relative_to(lineage.root / "staged").as_posix()
+                    for p in (lineage.root / "staged").rglob("*"))
+    assert staged == ["agent.py"]
