@@ -151,7 +151,7 @@ class Loop:
         label = f"run-{self.config.fingerprint()[:8]}-s{self.config.seed}"
         if self.config.sandbox == "docker":
             cleanup(label)  # containers a killed attempt of this run left behind
-        with Judge(self.config.sandbox, workers=self.config.concurrency,
+        with Judge(self.config.backend, workers=self.config.concurrency,
                    timeout=self.config.judge_timeout, run_label=label) as judge:
             self.judge, self.label = judge, label
             if not self.runs.generations():
@@ -208,7 +208,7 @@ class Loop:
                 forbidden_strings=self._forbidden())]
             ok, why = validate_child(child_dir, smoke_task_view=self._smoke_task().view(),
                                      broker=self.broker, generation=g,
-                                     backend=self.config.sandbox, limits=self.limits,
+                                     backend=self.config.backend, limits=self.limits,
                                      timeout=self.config.solve_timeout, run_label=self.label)
             status, reason = ("ok", None) if ok else ("invalid", why)
         if status != "ok":
@@ -232,7 +232,7 @@ class Loop:
                     for r in self.runs.results(parent) if r["split"] == "dev"]
         improver_dir = self.config.agent_dir if improver == "fixed" else parent_dir
         outcome = run_improve(parent_dir, child_dir, feedback, broker=self.broker, generation=g,
-                              backend=self.config.sandbox, limits=self.limits,
+                              backend=self.config.backend, limits=self.limits,
                               timeout=self.config.improve_timeout, run_label=self.label,
                               improver_dir=improver_dir)
         findings = [f.to_dict() for f in outcome.events]
@@ -255,7 +255,7 @@ class Loop:
         if not todo:
             return
         with SolvePool(self.lineage.path(g), broker=self.broker, generation=g,
-                       backend=self.config.sandbox, limits=self.limits,
+                       backend=self.config.backend, limits=self.limits,
                        timeout=self.config.solve_timeout, run_label=self.label,
                        workers=self.config.concurrency) as agents:
             if self.config.concurrency == 1:
@@ -272,7 +272,8 @@ class Loop:
         if outcome.status == "ok" and outcome.solution is not None:
             verdict = self.judge.judge_many([Job(task, outcome.solution, sample)])[0]
             status, detail, judge_s = verdict.status, verdict.detail, verdict.duration_s
-            judge_info = {"image_id": verdict.image_id, "runner_sha256": verdict.runner_sha256}
+            judge_info = {"backend": verdict.backend, "image_id": verdict.image_id,
+                          "runner_sha256": verdict.runner_sha256}
         elif status == "ok":
             status = "error"
         self.runs.add_result(g, task.id, sample, self.splits[task.id], status, outcome.status,

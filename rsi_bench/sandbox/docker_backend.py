@@ -45,10 +45,13 @@ def _client() -> Any:
 
 
 class DockerBackend:
-    name = "docker"
+    """``runtime`` is a container runtime registered with dockerd (``runsc`` for gVisor); empty
+    means dockerd's default (runc)."""
 
-    def __init__(self) -> None:
+    def __init__(self, runtime: str = "") -> None:
         self._client: Any = None
+        self.runtime = runtime
+        self.name = f"docker:{runtime}" if runtime else "docker"
 
     @property
     def client(self) -> Any:
@@ -60,6 +63,10 @@ class DockerBackend:
         from rsi_bench.sandbox.image import check_image
 
         check_image(self.client, image)
+        if self.runtime:
+            from rsi_bench.sandbox.runtime import check_registered
+
+            check_registered(self.client, self.runtime)
 
     def create(self, spec: SandboxSpec) -> DockerSandbox:
         from rsi_bench.sandbox.image import judge_image
@@ -93,25 +100,30 @@ class DockerBackend:
             user="0",
             working_dir="/scratch",
             hostname="sandbox",
+            runtime=self.runtime or None,
         )
-        return DockerSandbox(self.client, container, spec, image)
+        return DockerSandbox(self.client, container, spec, image, self.name)
 
 
 class DockerSandbox:
-    backend = "docker"
     work_root = "/scratch"
     scratch = ("/scratch", "/tmp", "/dev/shm")
     pid_namespace = True
 
-    def __init__(self, client: Any, container: Any, spec: SandboxSpec, image: str) -> None:
+    def __init__(self, client: Any, container: Any, spec: SandboxSpec, image: str,
+                 backend: str = "docker") -> None:
         self.client, self.container, self.spec, self.image = client, container, spec, image
+        self.backend = backend
         self._image_id: str = client.images.get(image).id
         from rsi_bench.sandbox.image import RUNNER_IN_IMAGE
 
         self.runner_path = RUNNER_IN_IMAGE
 
     def describe(self) -> dict[str, str]:
-        return {"backend": "docker", "image": self.image, "image_id": self._image_id}
+        # The runtime as dockerd reports it for this container, not as we asked for it.
+        runtime = self.container.attrs.get("HostConfig", {}).get("Runtime") or "runc"
+        return {"backend": self.backend, "runtime": runtime, "image": self.image,
+                "image_id": self._image_id}
 
     def _start(self, cmd: list[str], user: int, cwd: str, env: dict[str, str] | None) -> Any:
         api = self.client.api
