@@ -24,7 +24,7 @@ def any_backend(request: pytest.FixtureRequest) -> str:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Say how many tests ran in each real sandbox, so a silent skip cannot pass unnoticed."""
-    for marker in ("docker", "bubblewrap"):
+    for marker in ("docker", "runsc", "bubblewrap"):
         counts: dict[str, int] = {}
         for outcome in ("passed", "failed", "skipped", "error"):
             for report in terminalreporter.stats.get(outcome, []):

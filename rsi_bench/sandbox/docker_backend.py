@@ -24,6 +24,12 @@ from rsi_bench.sandbox.base import LABEL, CappedBuffer, ExecResult, SandboxSpec
 # What the runner (root inside the container) keeps: switch to the job uid, kill its processes,
 # create and purge its work dirs. Everything the job uid runs has no capability at all.
 CAPABILITIES = ["SETUID", "SETGID", "KILL", "CHOWN", "DAC_OVERRIDE", "FOWNER"]
+SETPRIV = ["setpriv"]  # util-linux, in every Debian image
+# Under runsc the container's host cgroup holds gVisor's own processes: each guest task costs
+# about six host pids on the ptrace platform (measured), plus some fifty for the sandbox. The
+# host limit leaves that room, so gVisor never starves; the guest's limit is RLIMIT_NPROC,
+# which gVisor enforces per sandbox (the runners set it for jobs; exec sets it below).
+RUNSC_HOST_PIDS_BASE, RUNSC_HOST_PIDS_PER_TASK = 128, 8
 KILL_ALL_OF_USER = ["python3", "-S", "-c", "import os, signal; os.kill(-1, signal.SIGKILL)"]
 
 
@@ -89,7 +95,8 @@ class DockerBackend:
             shm_size="16m",
             mem_limit=f"{lim.memory_mb}m",
             memswap_limit=f"{lim.memory_mb}m",
-            pids_limit=lim.pids,
+            pids_limit=lim.pids if not self.runtime else
+            RUNSC_HOST_PIDS_BASE + RUNSC_HOST_PIDS_PER_TASK * lim.pids,
             nano_cpus=int(lim.cpus * 1e9),
             cap_drop=["ALL"],
             cap_add=CAPABILITIES,
@@ -102,7 +109,7 @@ class DockerBackend:
             hostname="sandbox",
             runtime=self.runtime or None,
         )
-        return DockerSandbox(self.client, container, spec, image, self.name)
+        return DockerSandbox(self.client, container, spec, image, self.name, self.runtime)
 
 
 class DockerSandbox:
@@ -111,9 +118,9 @@ class DockerSandbox:
     pid_namespace = True
 
     def __init__(self, client: Any, container: Any, spec: SandboxSpec, image: str,
-                 backend: str = "docker") -> None:
+                 backend: str = "docker", runtime: str = "") -> None:
         self.client, self.container, self.spec, self.image = client, container, spec, image
-        self.backend = backend
+        self.backend, self.runtime = backend, runtime
         self._image_id: str = client.images.get(image).id
         from rsi_bench.sandbox.image import RUNNER_IN_IMAGE
 
@@ -127,6 +134,12 @@ class DockerSandbox:
 
     def _start(self, cmd: list[str], user: int, cwd: str, env: dict[str, str] | None) -> Any:
         api = self.client.api
+        if user != 0 and self.runtime:
+            # runsc starts an exec'd process with the container's capabilities whatever its
+            # uid (runc clears them); a uid change from root makes the kernel drop them all.
+            cmd = [*self._guest_limits(), *SETPRIV, f"--reuid={user}", f"--regid={user}",
+                   "--clear-groups", "--", *cmd]
+            user = 0
         exec_id = api.exec_create(
             self.container.id, cmd, stdin=True, stdout=True, stderr=True, tty=False,
             user=str(user), workdir=cwd, environment=env or {},
@@ -134,6 +147,14 @@ class DockerSandbox:
         sock = api.exec_start(exec_id, socket=True)
         raw = getattr(sock, "_sock", sock)
         return exec_id, raw
+
+    def _guest_limits(self) -> list[str]:
+        """prlimit for a process exec'd under runsc: its process count (the cgroup counts
+        gVisor's own host processes, see above; init and sleep are the two not counted here) and
+        its address space (a host OOM kill would take the whole gVisor sandbox with it)."""
+        lim = self.spec.limits
+        nproc, memory = max(1, lim.pids - 2), (lim.memory_mb * 3 // 4) << 20
+        return ["prlimit", f"--nproc={nproc}:{nproc}", f"--as={memory}:{memory}", "--"]
 
     def exec(
         self,
