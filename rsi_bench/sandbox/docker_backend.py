@@ -25,11 +25,14 @@ from rsi_bench.sandbox.base import LABEL, CappedBuffer, ExecResult, SandboxSpec
 # create and purge its work dirs. Everything the job uid runs has no capability at all.
 CAPABILITIES = ["SETUID", "SETGID", "KILL", "CHOWN", "DAC_OVERRIDE", "FOWNER"]
 SETPRIV = ["setpriv"]  # util-linux, in every Debian image
-# Under runsc the container's host cgroup holds gVisor's own processes: each guest task costs
-# about six host pids on the ptrace platform (measured), plus some fifty for the sandbox. The
-# host limit leaves that room, so gVisor never starves; the guest's limit is RLIMIT_NPROC,
-# which gVisor enforces per sandbox (the runners set it for jobs; exec sets it below).
-RUNSC_HOST_PIDS_BASE, RUNSC_HOST_PIDS_PER_TASK = 128, 8
+# Under runsc the container's host cgroup holds gVisor's own processes, and on the ptrace
+# platform they grow with every address space a guest ever made (measured with runsc 2022-12:
+# ~55 at start, +~1,000 host pids per fork bomb held at 64 guest processes, never given back).
+# A tight host limit kills gVisor itself (the whole sandbox dies: an infra failure, replaced);
+# too wide a one lets a sandbox take the host's pids. So the host limit is a backstop (4,096
+# for the default 256) and the guest's own limit is RLIMIT_NPROC, which gVisor enforces per
+# sandbox (the runners set it for jobs; exec sets it below).
+RUNSC_HOST_PIDS_PER_TASK = 16
 KILL_ALL_OF_USER = ["python3", "-S", "-c", "import os, signal; os.kill(-1, signal.SIGKILL)"]
 
 
@@ -95,8 +98,7 @@ class DockerBackend:
             shm_size="16m",
             mem_limit=f"{lim.memory_mb}m",
             memswap_limit=f"{lim.memory_mb}m",
-            pids_limit=lim.pids if not self.runtime else
-            RUNSC_HOST_PIDS_BASE + RUNSC_HOST_PIDS_PER_TASK * lim.pids,
+            pids_limit=lim.pids if not self.runtime else RUNSC_HOST_PIDS_PER_TASK * lim.pids,
             nano_cpus=int(lim.cpus * 1e9),
             cap_drop=["ALL"],
             cap_add=CAPABILITIES,
