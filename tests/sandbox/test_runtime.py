@@ -172,3 +172,37 @@ def test_register_reloads_a_running_dockerd(private_dockerd: dict[str, Any]) -> 
     assert "dockerd reloaded: runsc is available" in done.done
     check_registered(client, "runsc")  # raises if the entry or its flags are missing
     assert json.loads((root / "daemon.json").read_text())["log-level"] == "warn"
+
+
+def test_verify_checks_again_in_the_bundles_runtime_unless_told_otherwise() -> None:
+    from rsi_bench.bundle.rerun import run_backend
+
+    made_on_gvisor = RunConfig(runtime="runsc").to_dict()
+    assert run_backend("docker", None, made_on_gvisor) == "docker:runsc"
+    assert run_backend("docker", "runc", made_on_gvisor) == "docker"
+    assert run_backend("docker", None, RunConfig().to_dict()) == "docker"
+    assert run_backend("docker:runsc", None, RunConfig().to_dict()) == "docker:runsc"
+    assert run_backend("docker", "runsc", {}) == "docker:runsc"
+
+
+@pytest.mark.docker
+def test_the_runtime_reaches_the_judge_from_the_option_and_the_environment(tmp_path: Path) -> None:
+    import sys
+
+    from sandboxes import require_backend
+
+    require_backend("docker")
+
+    def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "rsi_bench.cli", *args], text=True,
+                              capture_output=True, timeout=120, env={**os.environ, **env})
+
+    for done in (cli("score", "--reference", "--out", str(tmp_path), "--runtime", "nosuchrt"),
+                 cli("tasks", "validate", RSI_BENCH_RUNTIME="nosuchrt"),
+                 cli("run", "--model", "simulated", "--run-dir", str(tmp_path / "r"),
+                     RSI_BENCH_RUNTIME="nosuchrt")):
+        assert done.returncode != 0
+        assert "docker runtime 'nosuchrt' is not registered with dockerd" in done.stderr, \
+            done.stderr[-500:]
+    mixed = cli("score", "--reference", "--sandbox", "bubblewrap", "--runtime", "runsc")
+    assert mixed.returncode == 2 and "needs the docker sandbox" in mixed.stderr
