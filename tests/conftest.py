@@ -1,7 +1,8 @@
 """Shared fixtures: which sandbox backends run here.
 
-Outside CI a backend that cannot run here is skipped with its reason. When CI=true, docker and
-bubblewrap are required: a missing daemon or image fails the tests instead of skipping them.
+Outside CI a backend that cannot run here is skipped with its reason. When CI=true, docker (under
+runc and gVisor's runsc) and bubblewrap are required: a missing daemon, image or runtime fails
+the tests instead of skipping them.
 """
 
 from __future__ import annotations
