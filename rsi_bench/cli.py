@@ -13,7 +13,7 @@ import click
 from rsi_bench import __version__
 from rsi_bench.errors import RsiBenchError, SandboxUnavailable
 
-SANDBOXES = ["docker", "bubblewrap", "local"]
+SANDBOXES = ["docker", "docker:runsc", "bubblewrap", "local"]
 
 
 def _suite_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -21,7 +21,26 @@ def _suite_option(f: Callable[..., Any]) -> Callable[..., Any]:
                         help="humaneval, rsi-core, hf:<dataset>, or a directory of task files")(f)
 
 
+def runtime_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """``--runtime``: docker's container runtime for every container the command starts."""
+    return click.option("--runtime", envvar="RSI_BENCH_RUNTIME", show_envvar=True,
+                        help="docker container runtime: runc (dockerd's default) or runsc "
+                             "(gVisor, a user-space kernel)")(f)
+
+
+def backend_name(sandbox: str, runtime: str | None) -> str:
+    """``--sandbox docker --runtime runsc`` -> ``docker:runsc``; a bad pair is a usage error."""
+    from rsi_bench.errors import SandboxUnavailable
+    from rsi_bench.sandbox import with_runtime
+
+    try:
+        return with_runtime(sandbox, runtime)
+    except SandboxUnavailable as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 def _judge_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = runtime_option(f)
     f = click.option("--sandbox", type=click.Choice(SANDBOXES), default="docker",
                      show_default=True, help="where solutions run (local = no isolation)")(f)
     f = click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True,
@@ -122,7 +141,8 @@ def tasks_show(suite: str, task_id: str, hidden: bool) -> None:
 @tasks.command("validate")
 @_suite_option
 @_judge_options
-def tasks_validate(suite: str, sandbox: str, workers: int, timeout: float) -> None:
+def tasks_validate(suite: str, sandbox: str, runtime: str | None, workers: int,
+                   timeout: float) -> None:
     """Judge every reference solution (and every visible example); fail on any miss."""
     from rsi_bench.judge import Job
     from rsi_bench.tasks import load_suite
@@ -133,7 +153,7 @@ def tasks_validate(suite: str, sandbox: str, workers: int, timeout: float) -> No
     jobs += [Job(examples_task(t), t.reference, key=1) for t in loaded if t.examples]
     progress = _Progress(len(jobs), f"validating {loaded.name}")
     try:
-        with _make_judge(sandbox, workers, timeout) as judge:
+        with _make_judge(backend_name(sandbox, runtime), workers, timeout) as judge:
             verdicts = judge.judge_many(jobs, progress)
     finally:
         progress.close()
@@ -161,7 +181,7 @@ def tasks_validate(suite: str, sandbox: str, workers: int, timeout: float) -> No
 @click.option("--k", "ks", default="1,10,100", show_default=True, help="pass@k values")
 @_judge_options
 def score(suite: str, samples: Path | None, reference: bool, completion: str, out: Path | None,
-          ks: str, sandbox: str, workers: int, timeout: float) -> None:
+          ks: str, sandbox: str, runtime: str | None, workers: int, timeout: float) -> None:
     """Judge solutions against a suite; write results.jsonl and summary.json."""
     from rsi_bench import score as scoring
     from rsi_bench.tasks import load_suite
@@ -181,6 +201,7 @@ def score(suite: str, samples: Path | None, reference: bool, completion: str, ou
         rows = [scoring.Sample(t.id, t.reference, 0, 0) for t in loaded]
         completion = "program"
         out = out or Path("runs") / "score" / f"{loaded.name.replace(':', '_')}-reference"
+    sandbox = backend_name(sandbox, runtime)
     progress = _Progress(len(rows), f"judging {loaded.name}")
     try:
         with _make_judge(sandbox, workers, timeout) as judge:
@@ -211,15 +232,27 @@ def sandbox() -> None:
               help="base image: pull from a registry, or build a Debian rootfs offline")
 @click.option("--mirror", default="http://deb.debian.org/debian", show_default=True)
 @click.option("--rebuild-base", is_flag=True, help="make the offline base again")
-def sandbox_setup(source: str, mirror: str, rebuild_base: bool) -> None:
+@runtime_option
+@click.option("--daemon-json", type=click.Path(path_type=Path),
+              default=Path("/etc/docker/daemon.json"), show_default=True,
+              help="dockerd's config file, where --runtime is registered")
+@click.option("--docker-pidfile", type=click.Path(path_type=Path),
+              default=Path("/var/run/docker.pid"), show_default=True,
+              help="dockerd's pid file, to send it SIGHUP after registering")
+def sandbox_setup(source: str, mirror: str, rebuild_base: bool, runtime: str | None,
+                  daemon_json: Path, docker_pidfile: Path) -> None:
     """Build the judge image (rsi-bench-judge:latest, or $RSI_BENCH_JUDGE_IMAGE) and its root
-    filesystem for bubblewrap (without Docker: the root filesystem only, by debootstrap)."""
-    from rsi_bench.sandbox import image
+    filesystem for bubblewrap (without Docker: the root filesystem only, by debootstrap); with
+    --runtime runsc, also register gVisor with dockerd."""
+    from rsi_bench.sandbox import image, parse_backend
     from rsi_bench.sandbox.docker_backend import _client
 
+    _, runtime = parse_backend(backend_name("docker", runtime))
     try:
         client = _client()
     except SandboxUnavailable as exc:
+        if runtime:
+            raise
         click.echo(f"{exc}; building the bubblewrap root filesystem only", err=True)
         _setup_rootfs(None, mirror)
         return
@@ -227,6 +260,17 @@ def sandbox_setup(source: str, mirror: str, rebuild_base: bool) -> None:
                            log=lambda line: click.echo(line, err=True))
     click.echo(f"{image.judge_image()} {image_id} (runner {image.runner_sha256()[:12]})")
     _setup_rootfs(client, mirror)
+    if runtime:
+        from rsi_bench.sandbox.runtime import register
+
+        done = register(runtime, daemon_json=daemon_json, pidfile=docker_pidfile,
+                        client=client, log=lambda line: click.echo(line, err=True))
+        for line in done.done:
+            click.echo(f"runtime {runtime}: {line}")
+        for line in done.todo:
+            click.echo(f"runtime {runtime}: TODO {line}", err=True)
+        if not done.ok:
+            raise SystemExit(1)
 
 
 def _setup_rootfs(client: Any, mirror: str) -> None:
@@ -244,7 +288,7 @@ def sandbox_doctor() -> None:
 
     checks = doctor()
     for check in checks:
-        click.echo(f"{'ok  ' if check.ok else 'FAIL'} {check.name:<11} {check.detail}")
+        click.echo(f"{'ok  ' if check.ok else 'FAIL'} {check.name:<12} {check.detail}")
     if not any(c.ok and c.name != "local" for c in checks):
         raise SystemExit(1)
 

@@ -1,7 +1,8 @@
 """Shared fixtures: which sandbox backends run here.
 
-Outside CI a backend that cannot run here is skipped with its reason. When CI=true, docker and
-bubblewrap are required: a missing daemon or image fails the tests instead of skipping them.
+Outside CI a backend that cannot run here is skipped with its reason. When CI=true, docker (under
+runc and gVisor's runsc) and bubblewrap are required: a missing daemon, image or runtime fails
+the tests instead of skipping them.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def any_backend(request: pytest.FixtureRequest) -> str:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Say how many tests ran in each real sandbox, so a silent skip cannot pass unnoticed."""
-    for marker in ("docker", "bubblewrap"):
+    for marker in ("docker", "runsc", "bubblewrap"):
         counts: dict[str, int] = {}
         for outcome in ("passed", "failed", "skipped", "error"):
             for report in terminalreporter.stats.get(outcome, []):

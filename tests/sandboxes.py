@@ -1,7 +1,8 @@
 """Which sandbox backends run here, for tests to require.
 
-Outside CI a backend that cannot run here is skipped with its reason. When CI=true, docker and
-bubblewrap are required: a missing daemon or image fails the tests instead of skipping them.
+Outside CI a backend that cannot run here is skipped with its reason. When CI=true, docker (on
+runc and on gVisor's runsc) and bubblewrap are required: a missing daemon, image or runtime
+fails the tests instead of skipping them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from rsi_bench.errors import SandboxUnavailable
 from rsi_bench.sandbox import get_backend
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
-REQUIRED_IN_CI = ("docker", "bubblewrap")
+REQUIRED_IN_CI = ("docker", "docker:runsc", "bubblewrap")
 
 
 @cache
@@ -38,8 +39,17 @@ def require_backend(name: str) -> None:
 
 
 def _marks(name: str) -> list[pytest.MarkDecorator]:
-    return [getattr(pytest.mark, name)] if name in ("docker", "bubblewrap") else []
+    """docker:runsc is a docker test too (it needs the daemon), and a runsc test."""
+    marks = {"docker": ["docker"], "docker:runsc": ["docker", "runsc"],
+             "bubblewrap": ["bubblewrap"]}.get(name, [])
+    return [getattr(pytest.mark, m) for m in marks]
 
 
-ISOLATING = [pytest.param(n, marks=_marks(n), id=n) for n in ("docker", "bubblewrap")]
+def backend_param(name: str) -> object:
+    """A pytest param for a backend name, with its markers and a readable id."""
+    return pytest.param(name, marks=_marks(name), id=name.replace(":", "-"))
+
+
+ISOLATING = [backend_param(n) for n in ("docker", "docker:runsc", "bubblewrap")]
+DOCKER_RUNTIMES = [backend_param(n) for n in ("docker", "docker:runsc")]
 ALL_BACKENDS = ISOLATING + [pytest.param("local", id="local")]

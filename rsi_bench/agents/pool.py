@@ -51,7 +51,7 @@ from rsi_bench.agents.container import (
 from rsi_bench.agents.manifest import AgentError, load_manifest
 from rsi_bench.broker import Broker, BrokerServer
 from rsi_bench.models.base import CallContext
-from rsi_bench.sandbox import Limits, SandboxSpec
+from rsi_bench.sandbox import Limits, SandboxSpec, backend_kind
 from rsi_bench.sandbox.channel import Attached, ChannelError
 from rsi_bench.sandbox.uids import UidLease
 
@@ -172,7 +172,7 @@ class SolvePool:
         self.agent_dir, self.broker, self.generation = Path(agent_dir), broker, generation
         self.backend, self.limits, self.timeout = backend, limits, timeout
         self.run_label = run_label
-        self.pooled = backend in POOLED_BACKENDS
+        self.pooled = backend_kind(backend) in POOLED_BACKENDS
         self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
         self._workers: list[_Worker] = []
         self._lock = threading.Lock()

@@ -28,15 +28,18 @@ def bundle(runs: tuple[Path, ...], out: Path | None) -> None:
 @click.argument("bundle_file", type=click.Path(path_type=Path))
 @click.option("--no-rejudge", is_flag=True, help="skip judging the recorded solutions again")
 @click.option("--no-replay", is_flag=True, help="skip replaying the loop from recorded calls")
-@click.option("--sandbox", type=click.Choice(["docker"]), default="docker", show_default=True)
+@click.option("--sandbox", type=click.Choice(["docker", "docker:runsc"]), default="docker",
+              show_default=True)
+@click.option("--runtime", envvar="RSI_BENCH_RUNTIME", show_envvar=True,
+              help="docker runtime to check in: runc or runsc [default: the bundle's own]")
 @click.option("--workdir", type=click.Path(path_type=Path), help="scratch space [default: tmp]")
 def verify(bundle_file: Path, no_rejudge: bool, no_replay: bool, sandbox: str,
-           workdir: Path | None) -> None:
+           runtime: str | None, workdir: Path | None) -> None:
     """Re-check a bundle: hashes, lineage, verdicts, replay, statistics. Exit 1 on a mismatch."""
     from rsi_bench.bundle.verify import verify as check
 
     report = check(bundle_file, rejudge=not no_rejudge, replay=not no_replay,
-                   sandbox=sandbox, workdir=workdir,
+                   sandbox=sandbox, runtime=runtime, workdir=workdir,
                    say=lambda text: click.echo(text, err=True))
     for line in report.lines():
         click.echo(line)

@@ -90,12 +90,22 @@ def _results(store: Path) -> list[sqlite3.Row]:
     return query(store, "SELECT * FROM results ORDER BY generation, task_id, sample")
 
 
-def check_rejudge(root: Path, runs: list[str], sandbox: str) -> Check:
+def run_backend(sandbox: str, runtime: str | None, recorded: dict[str, Any]) -> str:
+    """Where a bundled run is checked again: in the runtime it was made with (its config's
+    ``runtime``), unless the command line names one (``--runtime runc`` or ``docker:runsc``)."""
+    from rsi_bench.sandbox import parse_backend, with_runtime
+
+    kind, own = parse_backend(sandbox)
+    return with_runtime(kind, runtime or own or str(recorded.get("runtime") or ""))
+
+
+def check_rejudge(root: Path, runs: list[str], sandbox: str,
+                  runtime: str | None = None) -> Check:
     from rsi_bench.judge import Job, Judge
     from rsi_bench.tasks import load_suite
 
     check = Check("re-judge")
-    judged = 0
+    judged, where = 0, set()
     for run in runs:
         store = root / "runs" / run / "run.sqlite"
         config = read_config(store).get("run", {})
@@ -108,7 +118,9 @@ def check_rejudge(root: Path, runs: list[str], sandbox: str) -> Check:
                 continue
             jobs.append(Job(tasks[r["task_id"]], r["solution"], r["sample"]))
             keys.append(r)
-        with Judge(sandbox, workers=int(config.get("concurrency", 2)),
+        backend = run_backend(sandbox, runtime, config)
+        where.add(backend)
+        with Judge(backend, workers=int(config.get("concurrency", 2)),
                    timeout=float(config.get("judge_timeout", 10.0))) as judge:
             verdicts = judge.judge_many(jobs)
         for r, verdict in zip(keys, verdicts, strict=True):
@@ -116,12 +128,13 @@ def check_rejudge(root: Path, runs: list[str], sandbox: str) -> Check:
             if verdict.status != r["status"]:
                 check.fail(f"{run}: generation {r['generation']}, task {r['task_id']}, sample "
                            f"{r['sample']}: recorded {r['status']}, judged {verdict.status}")
-    check.summary = f"{judged} recorded solutions judged again"
+    check.summary = f"{judged} recorded solutions judged again (on {', '.join(sorted(where))})"
     return check
 
 
 # ---------------------------------------------------------------------------- 5. replay
-def check_replay(root: Path, runs: list[str], scratch: Path, sandbox: str, say: Say) -> Check:
+def check_replay(root: Path, runs: list[str], scratch: Path, sandbox: str, say: Say,
+                 runtime: str | None = None) -> Check:
     from rsi_bench.loop.config import RunConfig
     from rsi_bench.loop.runner import Loop
 
@@ -134,7 +147,8 @@ def check_replay(root: Path, runs: list[str], scratch: Path, sandbox: str, say: 
         _export_tree_from_bundle(base / "lineage.git", "refs/generations/g0000", seed_agent)
         values = {k: v for k, v in recorded.items() if k != "schema_version"}
         values.update(model=f"replay/{(base / 'calls.jsonl').resolve()}",
-                      agent=str(seed_agent.resolve()), sandbox=sandbox)
+                      agent=str(seed_agent.resolve()), sandbox="docker", runtime="")
+        values["sandbox"] = run_backend(sandbox, runtime, recorded)
         try:
             config = RunConfig(**values)
         except TypeError as exc:

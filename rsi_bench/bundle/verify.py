@@ -42,7 +42,7 @@ IGNORED_KEYS = frozenset({"path"})  # where the bundle was unpacked: differs on 
 
 
 def verify(bundle_path: Path, *, rejudge: bool = True, replay: bool = True,
-           workdir: Path | None = None, sandbox: str = "docker",
+           workdir: Path | None = None, sandbox: str = "docker", runtime: str | None = None,
            say: Say = lambda _: None) -> Report:
     """Verify a bundle; never raises for a mismatch (that is a FAIL line), only for input that
     is not a bundle at all (``InputError``)."""
@@ -58,12 +58,12 @@ def verify(bundle_path: Path, *, rejudge: bool = True, replay: bool = True,
         checks.append(check_lineage(root, runs))
         if rejudge:
             say("re-judging every recorded solution ...")
-            checks.append(check_rejudge(root, runs, sandbox))
+            checks.append(check_rejudge(root, runs, sandbox, runtime))
         else:
             checks.append(Check("re-judge", "skip", "not asked for (--no-rejudge)"))
         if replay:
             say("replaying the loop with the recorded model calls ...")
-            checks.append(check_replay(root, runs, Path(tmp) / "replay", sandbox, say))
+            checks.append(check_replay(root, runs, Path(tmp) / "replay", sandbox, say, runtime))
         else:
             checks.append(Check("replay", "skip", "not asked for (--no-replay)"))
         checks.append(check_statistics(root, runs))

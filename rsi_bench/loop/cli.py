@@ -166,7 +166,10 @@ def _duration(seconds: float) -> str:
 @click.option("--sealed", type=float, help="fraction of tasks kept sealed until the end")
 @click.option("--samples", type=int, help="samples per task")
 @click.option("--concurrency", type=int, help="parallel solves (and judge workers)")
-@click.option("--sandbox", type=click.Choice(["docker"]), help="where agents run")
+@click.option("--sandbox", type=click.Choice(["docker", "docker:runsc"]),
+              help="where agents and solutions run")
+@click.option("--runtime", envvar="RSI_BENCH_RUNTIME", show_envvar=True,
+              help="docker container runtime: runc (default) or runsc (gVisor)")
 @click.option("--solve-timeout", type=float, help="seconds per solve (also bounds validation)")
 @click.option("--improve-timeout", type=float, help="seconds per improve")
 @click.option("--judge-timeout", type=float, help="seconds per solution in the judge")

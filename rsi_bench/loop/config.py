@@ -13,9 +13,10 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from rsi_bench.errors import InputError
+from rsi_bench.errors import InputError, SandboxUnavailable
 from rsi_bench.loop.strategy import STRATEGIES
 from rsi_bench.paths import harness_dir
+from rsi_bench.sandbox import parse_backend, with_runtime
 
 IMPROVERS = ("self", "noop", "fixed")
 SCHEMA_VERSION = 1
@@ -35,6 +36,7 @@ class RunConfig:
     samples: int = 1
     concurrency: int = 2
     sandbox: str = "docker"
+    runtime: str = ""  # docker's container runtime: "" is dockerd's default (runc), or "runsc"
     solve_timeout: float = 180.0
     improve_timeout: float = 600.0
     judge_timeout: float = 10.0
@@ -52,6 +54,17 @@ class RunConfig:
                 raise InputError(f"{name} must be positive, not {getattr(self, name)}")
         if not 0 <= self.sealed < 1:
             raise InputError("sealed must be a fraction in [0, 1)")
+        try:  # "docker:runsc" and sandbox="docker", runtime="runsc" are the same run
+            kind, runtime = parse_backend(with_runtime(self.sandbox, self.runtime))
+        except SandboxUnavailable as exc:
+            raise InputError(str(exc)) from None
+        object.__setattr__(self, "sandbox", kind)
+        object.__setattr__(self, "runtime", runtime)
+
+    @property
+    def backend(self) -> str:
+        """The sandbox backend name every container of the run is made with."""
+        return f"{self.sandbox}:{self.runtime}" if self.runtime else self.sandbox
 
     @property
     def agent_dir(self) -> Path:
@@ -61,7 +74,10 @@ class RunConfig:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema_version": SCHEMA_VERSION, **asdict(self)}
+        data = {"schema_version": SCHEMA_VERSION, **asdict(self)}
+        if not self.runtime:  # runs made before the key existed keep their fingerprint
+            del data["runtime"]
+        return data
 
     def differences(self, stored: dict[str, Any]) -> list[str]:
         mine = self.to_dict()

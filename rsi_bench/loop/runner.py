@@ -133,7 +133,7 @@ class Loop:
         # Dev and hidden (held-out, sealed) solutions never share a judge worker: whatever a
         # hidden job might leave in its sandbox can never surface in a dev verdict, which is
         # feedback. Each judge starts its workers on first use.
-        self.judges = {group: Judge(self.config.sandbox, workers=self.config.concurrency,
+        self.judges = {group: Judge(self.config.backend, workers=self.config.concurrency,
                                     timeout=self.config.judge_timeout, run_label=label)
                        for group in ("dev", "hidden")}
         try:
@@ -195,7 +195,7 @@ class Loop:
                 forbidden_strings=self._forbidden())]
             ok, why = validate_child(child_dir, smoke_task_view=self._smoke_task().view(),
                                      broker=self.broker, generation=g,
-                                     backend=self.config.sandbox, limits=self.limits,
+                                     backend=self.config.backend, limits=self.limits,
                                      timeout=self.config.solve_timeout, run_label=self.label)
             status, reason = ("ok", None) if ok else ("invalid", why)
         if status != "ok":
@@ -221,7 +221,7 @@ class Loop:
         # could change on disk (or hold what the lineage does not record) during the run
         improver_dir = self.lineage.path(0) if improver == "fixed" else parent_dir
         outcome = run_improve(parent_dir, child_dir, feedback, broker=self.broker, generation=g,
-                              backend=self.config.sandbox, limits=self.limits,
+                              backend=self.config.backend, limits=self.limits,
                               timeout=self.config.improve_timeout, run_label=self.label,
                               improver_dir=improver_dir)
         findings = [f.to_dict() for f in outcome.events]
@@ -254,7 +254,7 @@ class Loop:
         (held-out, sealed) tasks never share an agent container, nor a judge worker, so
         nothing a hidden solve might leave behind can surface in dev feedback."""
         with SolvePool(self.lineage.path(g), broker=self.broker, generation=g,
-                       backend=self.config.sandbox, limits=self.limits,
+                       backend=self.config.backend, limits=self.limits,
                        timeout=self.config.solve_timeout, run_label=self.label,
                        workers=self.config.concurrency) as agents:
             if self.config.concurrency == 1:
@@ -272,7 +272,8 @@ class Loop:
             job = Job(task, outcome.solution, sample)
             verdict = self.judges[self._group(task)].judge_many([job])[0]
             status, detail, judge_s = verdict.status, verdict.detail, verdict.duration_s
-            judge_info = {"image_id": verdict.image_id, "runner_sha256": verdict.runner_sha256}
+            judge_info = {"backend": verdict.backend, "image_id": verdict.image_id,
+                          "runner_sha256": verdict.runner_sha256}
         elif status == "ok":
             status = "error"
         self.runs.add_result(g, task.id, sample, self.splits[task.id], status, outcome.status,

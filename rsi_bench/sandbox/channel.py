@@ -44,11 +44,11 @@ class Attached:
 
         With a socket channel the runner is given ``--connect PATH`` as its last arguments.
         """
-        from rsi_bench.sandbox import get_backend
+        from rsi_bench.sandbox import backend_kind, get_backend
 
         spec, listener = self.spec, None
         mounts = {**spec.mounts, **(extra_mounts or {})}
-        if self.backend_name == "docker":
+        if backend_kind(self.backend_name) == "docker":
             self._dir = tempfile.mkdtemp(prefix="rsi-bench-channel-")
             listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             listener.bind(os.path.join(self._dir, SOCKET_NAME))

@@ -122,18 +122,43 @@ class Fresh:
         keys = _clear_keys(uid)
         if keys:
             found.append(f"{keys} keys in the kernel keyrings of uid {uid}")
-        for table in IPC_TABLES:
-            try:
-                with open(table) as f:
-                    rows = len(f.read().splitlines()) - 1
-            except OSError:
-                continue  # no System V IPC in this sandbox
+        for table, rows in _sysv_ipc_objects().items():
             if rows > 0:
                 found.append(f"{rows} System V IPC objects in {table}")
         sockets = _abstract_sockets()
         if sockets:
             found.append(f"{sockets} abstract unix sockets")
         return found
+
+
+# Under gVisor there is no /proc/sysvipc; the kernel's own counters answer instead:
+# shmctl(SHM_INFO).used_ids, msgctl(MSG_INFO).msgpool (queues in use), semctl(SEM_INFO).semusz.
+IPC_INFO_CALLS = {"/proc/sysvipc/shm": ("shmctl", 14, 0), "/proc/sysvipc/msg": ("msgctl", 12, 0),
+                  "/proc/sysvipc/sem": ("semctl", 19, 7)}
+
+
+def _sysv_ipc_objects() -> dict[str, int]:
+    """System V IPC objects that exist, per kind; a kind that cannot be counted counts as one
+    (the sandbox is then replaced rather than trusted)."""
+    counts = {}
+    for table in IPC_TABLES:
+        try:
+            with open(table) as f:
+                counts[table] = len(f.read().splitlines()) - 1
+            continue
+        except OSError:
+            pass
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            name, command, field = IPC_INFO_CALLS[table]
+            buf = (ctypes.c_int * 64)()
+            args = (0, command, buf) if name != "semctl" else (0, 0, command, buf)
+            counts[table] = buf[field] if getattr(libc, name)(*args) >= 0 else 1
+        except (OSError, AttributeError):
+            counts[table] = 1
+    return counts
 
 
 def _owned_live(pid: str, uid: int) -> bool:

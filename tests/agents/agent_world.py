@@ -23,6 +23,7 @@ class World:
     store: Store
     tasks: dict[str, Task]
     tmp: Path
+    backend: str = "docker"  # where its agents run: docker, or docker:runsc (gVisor)
 
     def task(self, short: str) -> Task:
         return self.tasks[f"rsi-core/{short}"]

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sandboxes import require_backend
+from sandboxes import DOCKER_RUNTIMES, require_backend
 
 from rsi_bench.tasks import load_suite
 
@@ -60,12 +60,18 @@ def store_rows(run_dir: Path) -> dict[str, list[tuple[object, ...]]]:
         }
 
 
-def test_self_run_end_to_end_with_real_diffs(tmp_path: Path) -> None:
-    require_backend("docker")
+@pytest.mark.parametrize("backend", DOCKER_RUNTIMES)
+def test_self_run_end_to_end_with_real_diffs(tmp_path: Path, backend: str) -> None:
+    require_backend(backend)
     run_dir = tmp_path / "run"
+    runtime = backend.partition(":")[2] or "runc"
     done = cli("run", *BASE, "--generations", "5", "--improver", "self", "--seed", "3",
-               "--run-dir", str(run_dir))
+               "--run-dir", str(run_dir), "--runtime", runtime)
     assert done.returncode == 0, done.stderr[-2000:]
+    with sqlite3.connect(run_dir / "run.sqlite") as db:
+        judged_on = {json.loads(j).get("backend") for (j,) in db.execute(
+            "SELECT judge_json FROM results WHERE judge_json != '{}'")}
+    assert judged_on == {backend}  # every verdict says where it was judged
     rows = store_rows(run_dir)
     assert [g[0] for g in rows["generations"]] == [0, 1, 2, 3, 4, 5]
     evaluated = [g for g in rows["generations"] if g[3] == "evaluated"]

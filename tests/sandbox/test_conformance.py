@@ -180,6 +180,24 @@ def test_root_is_read_only_and_environment_clean(isolated_box: Sandbox) -> None:
     assert out.strip().splitlines()[-1] != "0", "untrusted code must not run as root"
 
 
+def test_untrusted_code_has_no_capability(isolated_box: Sandbox) -> None:
+    # gVisor's runsc gives a process exec'd under a non-root uid the container's capabilities
+    # (CAP_SETUID among them) unless the backend drops them: the control is root, which has some.
+    code = (
+        "import os\n"
+        "caps = [l.split()[1] for l in open('/proc/self/status') if l.startswith('CapEff')]\n"
+        "try:\n"
+        "    os.setuid(0); became = 'ROOT'\n"
+        "except OSError:\n"
+        "    became = 'stayed'\n"
+        "print(os.getuid(), int(caps[0], 16), became)\n"
+    )
+    uid = isolated_box.spec.uid
+    assert isolated_box.exec(py(code)).stdout.split() == [str(uid).encode(), b"0", b"stayed"]
+    root = isolated_box.exec(py(code), user=0).stdout.split()
+    assert root[0] == b"0" and int(root[1]) != 0, root
+
+
 def test_process_limit_holds(isolated_box: Sandbox) -> None:
     code = (
         "import os, time\n"
