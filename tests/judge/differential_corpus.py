@@ -262,7 +262,7 @@ def build_corpus() -> Corpus:
         base = references[0][1]
         for operator, program in mutants(task.prompt + base, ep):
             add(task, "mutant", operator, "\n" + program + "\n")
-        for rule, completion in references:
+        for _rule, completion in references:
             for name, applies in REWRITES.items():
                 if applies(shape):
                     add(task, "rewrite", name, completion + "\n" + tricks.wrapped(ep, name))

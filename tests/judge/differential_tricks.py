@@ -34,7 +34,8 @@ CONVERSIONS: dict[str, str] = {
     "counter": "import collections\n    result = _rsi_inner(*args, **kwargs)\n"
                "    return collections.Counter(result) if type(result) is dict else result",
     "ordered_dict": "import collections\n    result = _rsi_inner(*args, **kwargs)\n"
-                    "    return collections.OrderedDict(result) if type(result) is dict else result",
+                    "    return collections.OrderedDict(result) if type(result) is dict "
+                    "else result",
     "defaultdict": "import collections\n    result = _rsi_inner(*args, **kwargs)\n"
                    "    return collections.defaultdict(int, result) if type(result) is dict "
                    "else result",
@@ -93,37 +94,23 @@ def always_equal(entry_point: str) -> str:
     ''')
 
 
-_SKIP_ASSERTS = dedent('''
-    import dis as _rsi_dis
-    import sys as _rsi_sys
-
-    def _rsi_assert_lines(code):
-        lines, current = {}, None
-        starts = sorted({line for _, _, line in code.co_lines() if line})
-        for ins in _rsi_dis.get_instructions(code):
-            if ins.positions and ins.positions.lineno:
-                current = ins.positions.lineno
-            if ins.opname == "LOAD_ASSERTION_ERROR" and current is not None:
-                later = [line for line in starts if line > current]
-                if later:
-                    lines[current] = later[0]
-        return lines
-
-    def _rsi_skipper(frame, event, arg):
-        if event == "line":
-            target = _rsi_assert_lines(frame.f_code).get(frame.f_lineno)
-            if target is not None:
-                try:
-                    frame.f_lineno = target
-                except ValueError:
-                    pass
-        return _rsi_skipper
-''')
-
-
 def settrace_skip(entry_point: str) -> str:
-    """A trace hook, installed when the solution loads, that jumps over every assert in check."""
-    return _SKIP_ASSERTS + dedent(f'''
+    """A trace hook, installed when the solution loads: at the first line of ``check`` it jumps
+    to the last line, so every assert but the last is skipped (HumanEval tests often end with
+    ``assert True``)."""
+    return dedent(f'''
+        import sys as _rsi_sys
+
+        def _rsi_skipper(frame, event, arg):
+            if event == "line":
+                last = max(line for _, _, line in frame.f_code.co_lines() if line)
+                if frame.f_lineno < last:
+                    try:
+                        frame.f_lineno = last
+                    except ValueError:
+                        pass
+            return None
+
         def _rsi_tracer(frame, event, arg):
             return _rsi_skipper if frame.f_code.co_name == "check" else None
 
@@ -135,14 +122,17 @@ def settrace_skip(entry_point: str) -> str:
 
 
 def frame_walk(entry_point: str) -> str:
-    """At the first call, reach the caller's frame and make it skip its remaining asserts."""
-    return _SKIP_ASSERTS + dedent(f'''
+    """Reads the caller's frame: the constant the test is about to compare the result with is
+    the next LOAD_CONST after the call in the caller's bytecode."""
+    return dedent(f'''
+        import dis as _rsi_dis
+        import sys as _rsi_sys
+
         def {entry_point}(*args, **kwargs):
             caller = _rsi_sys._getframe(1)
-            if caller.f_trace is None:
-                _rsi_sys.settrace(lambda *a: None)
-                caller.f_trace_lines = True
-                caller.f_trace = _rsi_skipper
+            for ins in _rsi_dis.get_instructions(caller.f_code):
+                if ins.offset > caller.f_lasti and ins.opname == "LOAD_CONST":
+                    return ins.argval
             return None
     ''')
 
@@ -210,7 +200,7 @@ HOSTILE = {
 
 def _probe(name: str, prompt: str, test: str, solutions: dict[str, str]) -> dict:
     return {"task_id": f"probe/{name}", "entry_point": name, "prompt": dedent(prompt),
-            "test": dedent(test), "solutions": {k: dedent(v) for k, v in solutions.items()}}
+            "test": dedent(test), "solutions": solutions}
 
 
 # Tasks whose tests look at arguments after the call, pass callables, or check exceptions by
@@ -327,7 +317,8 @@ PROBES = [
                           "    return port\n",
             "own_subclass": "    class PortError(ValueError):\n        pass\n"
                             "    if not text.isdigit() or not 1 <= int(text) <= 65535:\n"
-                            "        raise PortError(f'not a port: {text}')\n    return int(text)\n",
+                            "        raise PortError(f'not a port: {text}')\n"
+                            "    return int(text)\n",
             "wrong_class": "    if not text.isdigit() or not 1 <= int(text) <= 65535:\n"
                            "        raise TypeError(f'not a port: {text}')\n    return int(text)\n",
         }),
@@ -379,6 +370,7 @@ PROBES = [
             assert candidate([5], 4) == [5]
         ''', {
             "islice": "    import itertools\n    return list(itertools.islice(items, n))\n",
-            "one_too_many": "    import itertools\n    return list(itertools.islice(items, n + 1))\n",
+            "one_too_many": "    import itertools\n"
+                            "    return list(itertools.islice(items, n + 1))\n",
         }),
 ]
