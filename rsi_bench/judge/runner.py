@@ -12,8 +12,9 @@ Process layout, one runner per sandbox, one job at a time:
 * **zygote** is forked at start-up, before any job is read, so its memory never holds a test.
   It forks one **solution process** per job, which drops to the unprivileged uid, applies
   rlimits, loads the solution and serves calls. Arguments and results cross the process boundary
-  as plain data (exact builtin types only), so objects whose ``==`` lies, trace hooks, frame or
-  gc walks cannot reach the code that compares results.
+  as data (codec.py: exact builtin and allow-listed stdlib types; callables and iterators as
+  handles, bridge.py), so objects whose ``==`` lies, trace hooks, frame or gc walks cannot reach
+  the code that compares results.
 * After each job every process owned by the job's uid is killed and every file it owned in a
   writable location is removed, so nothing survives into the next job.
 
@@ -24,9 +25,8 @@ all look like a solution process that stopped answering, which is never a pass.
 from __future__ import annotations
 
 import argparse
-import builtins
+import io
 import json
-import math
 import os
 import queue
 import random
@@ -42,9 +42,18 @@ import time
 import traceback
 from typing import Any
 
-PROTOCOL = 1
+if __package__:
+    from . import bridge, codec
+else:  # deployed flat in the judge image: python3 -I does not put this directory on sys.path
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import bridge  # type: ignore[no-redef]
+    import codec  # type: ignore[no-redef]
+
+PROTOCOL = 2
 OUTPUT_TAIL = 4096
-MAX_FRAME = 64 << 20
+MAX_FRAME = 64 << 20  # the host channel (jobs and results); solution values: codec.MAX_FRAME
+NotPlainData, encode, decode = codec.NotPlainData, codec.encode, codec.decode
+SolutionGone, JobTimeout, SolutionOOM = bridge.SolutionGone, bridge.JobTimeout, bridge.SolutionOOM
 
 
 # ---------------------------------------------------------------- framing
@@ -79,64 +88,6 @@ def recv_frame(fd: int, deadline: float | None = None) -> Any:
     if size > MAX_FRAME:
         raise ValueError(f"frame of {size} bytes exceeds the {MAX_FRAME}-byte limit")
     return json.loads(_read_exact(fd, size, deadline))
-
-
-# ---------------------------------------------------------------- plain-data codec
-
-
-class NotPlainData(TypeError):
-    pass
-
-
-def encode(value: Any, depth: int = 0) -> Any:
-    """Encode exact builtin values only; subclasses (which could override ``==``) are refused."""
-    if depth > 100:
-        raise NotPlainData("value nested deeper than 100 levels")
-    t = type(value)
-    if value is None or t is bool or t is str:
-        return value
-    if t is int:
-        return value if abs(value) < 2**53 else {"i": str(value)}
-    if t is float:
-        return value if math.isfinite(value) else {"f": repr(value)}
-    if t is list:
-        return [encode(v, depth + 1) for v in value]
-    if t is tuple:
-        return {"t": [encode(v, depth + 1) for v in value]}
-    if t is dict:
-        return {"d": [[encode(k, depth + 1), encode(v, depth + 1)] for k, v in value.items()]}
-    if t is set or t is frozenset:
-        return {"s" if t is set else "fs": [encode(v, depth + 1) for v in value]}
-    if t is bytes:
-        return {"b": value.hex()}
-    if t is complex:
-        return {"c": [encode(value.real), encode(value.imag)]}
-    raise NotPlainData(f"{t.__name__} is not plain data")
-
-
-def decode(value: Any) -> Any:
-    if isinstance(value, list):
-        return [decode(v) for v in value]
-    if not isinstance(value, dict):
-        return value
-    ((tag, body),) = value.items()
-    if tag == "i":
-        return int(body)
-    if tag == "f":
-        return float(body)
-    if tag == "t":
-        return tuple(decode(v) for v in body)
-    if tag == "d":
-        return {decode(k): decode(v) for k, v in body}
-    if tag == "s":
-        return {decode(v) for v in body}
-    if tag == "fs":
-        return frozenset(decode(v) for v in body)
-    if tag == "b":
-        return bytes.fromhex(body)
-    if tag == "c":
-        return complex(decode(body[0]), decode(body[1]))
-    raise ValueError(f"unknown tag {tag!r}")
 
 
 # ---------------------------------------------------------------- solution process
@@ -193,38 +144,39 @@ def _describe(exc: BaseException) -> dict:
 
 
 def _serve(job: dict, call_r: int, reply_w: int) -> None:
+    peer = bridge.Peer(call_r, reply_w, runner=False)
+    sys.stdout = bridge.solution_stdout(peer)  # print() reaches the test's sys.stdout
     try:
         code = compile(job["solution"], "solution.py", "exec")
     except (SyntaxError, ValueError) as exc:
-        send_frame(reply_w, {"status": "invalid", "detail": f"does not compile: {exc}"})
+        peer.send({"op": "hello", "status": "invalid", "detail": f"does not compile: {exc}"})
         return
     namespace: dict = {"__name__": "__solution__", "__builtins__": __builtins__}
     try:
         exec(code, namespace)
     except MemoryError:
-        send_frame(reply_w, {"status": "oom", "detail": "MemoryError while loading"})
+        peer.send({"op": "hello", "status": "oom", "detail": "MemoryError while loading"})
         return
     except BaseException as exc:  # noqa: BLE001 - SystemExit included: it is an error here
-        send_frame(reply_w, {"status": "error", "detail": "load", "raised": _describe(exc)})
+        peer.send({"op": "hello", "status": "error", "detail": "load", "raised": _describe(exc)})
         return
     fn = namespace.get(job["entry_point"])
     if not callable(fn):
         detail = f"entry point {job['entry_point']!r} is not defined or not callable"
-        send_frame(reply_w, {"status": "invalid", "detail": detail})
+        peer.send({"op": "hello", "status": "invalid", "detail": detail})
         return
-    send_frame(reply_w, {"status": "ready"})
-    while True:
-        request = recv_frame(call_r)
-        args, kwargs = decode(request["args"]), decode(request["kwargs"])
-        reply: dict = {"seq": request["seq"]}
-        try:
-            result = fn(*args, **kwargs)
-            reply["value"] = encode(result)
-        except MemoryError:
-            reply["oom"] = True
-        except BaseException as exc:  # noqa: BLE001 - reported to the test driver
-            reply["raised"] = _describe(exc)
-        send_frame(reply_w, reply)
+    peer.exports[0] = fn
+    peer.send({"op": "hello", "status": "ready"}, _looks(fn))
+    peer.serve_forever()
+
+
+def _looks(fn: Any) -> list:
+    """What the test may read off the candidate: name, qualname, doc, signature (as data)."""
+    looks = []
+    for attr in ("__name__", "__qualname__", "__doc__"):
+        value = getattr(fn, attr, None)
+        looks.append(value if type(value) is str else None)
+    return [*looks, bridge.signature_data(fn)]
 
 
 # ---------------------------------------------------------------- zygote
@@ -288,21 +240,30 @@ def _open_fds() -> list[int]:
 # ---------------------------------------------------------------- runner
 
 
-class CandidateRaised(Exception):
-    """Marks an exception that the solution raised, as opposed to one from the tests."""
+class JobOutput(io.TextIOBase):
+    """The runner's ``sys.stdout`` during a job. The solution's output that no test redirected
+    lands here and joins the job's capped output tail; the tests' own prints go where they went
+    before (never into the tail, which the agent may see)."""
 
+    def __init__(self, tests_out: Any) -> None:
+        super().__init__()
+        self.tests_out, self.tail, self.total = tests_out, "", 0
 
-# These derive from BaseException so that a test's ``except Exception`` cannot swallow them.
-class SolutionGone(BaseException):
-    pass
+    def writable(self) -> bool:
+        return True
 
+    def write(self, text: str) -> int:
+        return self.tests_out.write(text)
 
-class JobTimeout(BaseException):
-    pass
+    def flush(self) -> None:
+        self.tests_out.flush()
 
-
-class SolutionOOM(BaseException):
-    pass
+    def solution(self, text: str) -> None:
+        if sys.stdout is not self:  # redirected by the test, as in one interpreter
+            sys.stdout.write(text)
+            return
+        self.total += len(text.encode("utf-8", "replace"))
+        self.tail = (self.tail + text)[-OUTPUT_TAIL:]
 
 
 class OutputDrain(threading.Thread):
@@ -340,62 +301,17 @@ class OutputDrain(threading.Thread):
             self._done.put((tail, total))
 
 
-def _builtin_exception(name: str, message: str) -> BaseException:
-    cls = getattr(builtins, name, None)
-    ok = isinstance(cls, type) and issubclass(cls, Exception)
-    exc = cls(message) if ok else RuntimeError(f"{name}: {message}")  # type: ignore[misc]
-    exc.__rsi_from_candidate__ = True  # type: ignore[union-attr,attr-defined]
-    return exc
-
-
-class Proxy:
-    """The ``candidate`` the tests call: forwards each call to the solution process."""
-
-    def __init__(self, call_w: int, reply_r: int, deadline: float, name: str) -> None:
-        self.call_w, self.reply_r, self.deadline = call_w, reply_r, deadline
-        self.__name__ = name
-        self.calls = 0
-        self.broken: BaseException | None = None  # once set, the job can no longer pass
-
-    def __call__(self, *args: object, **kwargs: object) -> object:
-        if self.broken is not None:
-            raise self.broken
-        seq = self.calls
-        try:
-            try:
-                request = {"seq": seq, "args": encode(list(args)), "kwargs": encode(kwargs)}
-                send_frame(self.call_w, request)
-            except BrokenPipeError as exc:
-                raise SolutionGone("the solution process stopped") from exc
-            reply = _await(self.reply_r, self.deadline)
-            if reply.get("oom"):
-                raise SolutionOOM("the solution ran out of memory")
-            kinds = [k for k in ("value", "raised") if k in reply]
-            raised = reply.get("raised")
-            if reply.get("seq") != seq or len(kinds) != 1 or (
-                    kinds == ["raised"] and not isinstance(raised, dict)):
-                raise SolutionGone("the solution process sent a malformed reply")
-            value = decode(reply["value"]) if kinds == ["value"] else None
-        except BaseException as exc:
-            self.broken = exc
-            raise
-        self.calls += 1
-        if kinds == ["value"]:
-            return value
-        assert isinstance(raised, dict)
-        raise _builtin_exception(str(raised.get("type")), str(raised.get("message")))
-
-
-def _await(fd: int, deadline: float) -> dict:
-    try:
-        reply = recv_frame(fd, deadline)
-    except TimeoutError as exc:
-        raise JobTimeout from exc
-    except (EOFError, OSError) as exc:
-        raise SolutionGone("the solution process stopped answering") from exc
-    if not isinstance(reply, dict):
-        raise SolutionGone("the solution process sent a malformed reply")
-    return reply
+def _candidate(peer: bridge.Peer, name: str, looks: Any) -> bridge.RemoteFunction:
+    """The ``candidate`` the tests call: the solution's entry point, looking like it."""
+    proxy = bridge.RemoteFunction(peer, 0, name)
+    if type(looks) is list and len(looks) == 4:
+        for attr, value in zip(("__name__", "__qualname__", "__doc__"), looks, strict=False):
+            if type(value) is str or (attr == "__doc__" and value is None):
+                setattr(proxy, attr, value)
+        sig = bridge.signature_from(looks[3])
+        if sig is not None:
+            proxy.__signature__ = sig  # type: ignore[attr-defined]
+    return proxy
 
 
 class Runner:
@@ -412,6 +328,7 @@ class Runner:
         self.zygote, self.zygote_pid = parent, pid
         self.drain = OutputDrain()
         self.drain.start()
+        self.output = JobOutput(sys.stdout)
 
     def _zygote_call(self, request: dict, fds: list[int] | None = None) -> dict:
         socket.send_fds(self.zygote, [json.dumps(request).encode()], fds or [])
@@ -452,21 +369,29 @@ class Runner:
             except Exception as exc:  # noqa: BLE001 - the host replaces a dirty sandbox
                 dirty = str(exc)
             tail, total = self.drain.result()
+            tail = (tail.decode("utf-8", "replace") + self.output.tail)[-OUTPUT_TAIL:]
+            total += self.output.total
         if status == "error" and _killed(exit_status) and _oom_kills() > oom_before:
             status, detail = "oom", "killed by the sandbox memory limit"
         return {
             "id": job["id"], "status": status, "detail": detail, "calls": calls,
             "duration_s": round(time.monotonic() - start, 6),
-            "output_tail": tail.decode("utf-8", "replace"), "output_bytes": total,
+            "output_tail": tail, "output_bytes": total,
             "dirty": dirty,
         }
 
     def _grade(self, job: dict, call_w: int, reply_r: int, deadline: float):
-        proxy = Proxy(call_w, reply_r, deadline, job["entry_point"])
+        peer = bridge.Peer(reply_r, call_w, runner=True, deadline=deadline)
+        proxy = None
+        saved, self.output = sys.stdout, JobOutput(sys.stdout)
+        peer.write_out = self.output.solution
+        sys.stdout = self.output
         try:
-            hello = _await(reply_r, deadline)
+            hello, looks = peer.recv()
+            while hello.get("op") == "out":  # printed while loading, flushed
+                hello, looks = peer.recv()
             status = hello.get("status")
-            if status != "ready":
+            if hello.get("op") != "hello" or status != "ready":
                 if status not in ("invalid", "error", "oom"):
                     return "error", "the solution process sent a malformed greeting", 0
                 detail = str(hello.get("detail", ""))
@@ -474,26 +399,19 @@ class Runner:
                 if isinstance(raised, dict):
                     detail = f"{detail}: {raised.get('type')}: {raised.get('message')}"
                 return status, detail[:500], 0
+            proxy = _candidate(peer, job["entry_point"], looks)
             namespace: dict = {"__name__": "__tests__"}
             exec(compile(job.get("prelude", ""), "prompt.py", "exec"), namespace)
             namespace[job["entry_point"]] = proxy  # tests may call the entry point by name
             exec(compile(job["tests"], "tests.py", "exec"), namespace)
             random.seed(job.get("seed", 0))
             namespace["check"](proxy)
-            if proxy.broken is not None:
-                raise proxy.broken
-        except JobTimeout:
-            return "timeout", f"exceeded {job['timeout']} s", proxy.calls
-        except SolutionGone as exc:
-            return "error", str(exc), proxy.calls
-        except SolutionOOM as exc:
-            return "oom", str(exc), proxy.calls
-        except AssertionError as exc:
-            return "fail", _where(exc, "assertion failed"), proxy.calls
-        except Exception as exc:  # noqa: BLE001 - classified, then reported
-            if getattr(exc, "__rsi_from_candidate__", False):
-                return "error", f"{type(exc).__name__}: {exc}"[:500], proxy.calls
-            return "fail", _where(exc, f"{type(exc).__name__}: {exc}"), proxy.calls
+            if peer.broken is not None:
+                raise peer.broken
+        except BaseException as exc:  # noqa: BLE001 - classified, then reported
+            return (*_classify(exc, job), proxy.calls if proxy else 0)
+        finally:
+            sys.stdout = saved
         return "pass", f"{proxy.calls} calls", proxy.calls
 
     def _clean(self, workdir: str) -> None:
@@ -504,12 +422,29 @@ class Runner:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _where(exc: BaseException, fallback: str) -> str:
-    # Only the line number: the text of a hidden test must not leak through a verdict.
+def _classify(exc: BaseException, job: dict) -> tuple[str, str]:
+    """(status, detail) of a job that did not pass. A detail never carries the hidden tests'
+    text: for the tests' own failures only the exception's class and the line number."""
+    if isinstance(exc, bridge.JobTimeout):
+        return "timeout", f"exceeded {job['timeout']} s"
+    if isinstance(exc, (bridge.SolutionGone, bridge.Refused)):
+        return "error", str(exc)[:500]
+    if isinstance(exc, bridge.CandidateExit):
+        return "error", f"the solution raised {exc}"[:500]
+    if isinstance(exc, bridge.SolutionOOM):
+        return "oom", str(exc)
+    if not isinstance(exc, Exception):
+        raise exc
+    if getattr(exc, "__rsi_from_candidate__", False):
+        return "error", f"{type(exc).__name__}: {exc}"[:500]
+    if isinstance(exc, AssertionError):
+        return "fail", _where(exc, "assertion failed")
+    return "fail", _where(exc, type(exc).__name__)
+
+
+def _where(exc: BaseException, what: str) -> str:
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == "tests.py"]
-    line = f"tests.py line {frames[-1].lineno}" if frames else ""
-    message = str(exc) or fallback
-    return f"{message} ({line})"[:500] if line else message[:500]
+    return f"{what} (tests.py line {frames[-1].lineno})" if frames else what
 
 
 def _killed(status: int) -> bool:

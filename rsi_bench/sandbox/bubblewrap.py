@@ -18,6 +18,7 @@ from pathlib import Path
 
 from rsi_bench.errors import SandboxUnavailable
 from rsi_bench.sandbox.base import Limits, SandboxSpec
+from rsi_bench.sandbox.image import RUNNER_FILES
 from rsi_bench.sandbox.local import ProcessSandbox
 
 RUNNER_INSIDE = "/opt/rsi-bench/runner.py"
@@ -65,6 +66,11 @@ class BubblewrapSandbox(ProcessSandbox):
                          key=lambda p: p.count("/"))
         return [arg for p in parents for arg in ("--perms", "0755", "--dir", p)]
 
+    def _runner_binds(self) -> list[str]:
+        inside = Path(RUNNER_INSIDE).parent
+        return [arg for path in RUNNER_FILES
+                for arg in ("--ro-bind", str(path), str(inside / path.name))]
+
     def wrap(self, cmd: list[str], user: int | None, cwd: str) -> tuple[list[str], str | None]:
         uid = self.spec.uid if user is None else user
         args = [self.bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
@@ -72,7 +78,7 @@ class BubblewrapSandbox(ProcessSandbox):
                 "--ro-bind", "/usr", "/usr", "--perms", "1777", "--tmpfs", "/tmp",
                 "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm",
                 "--bind", str(self.host_dir), "/scratch",
-                *self._parents(), "--ro-bind", str(self._runner_host), RUNNER_INSIDE,
+                *self._parents(), *self._runner_binds(),
                 "--hostname", "sandbox", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
                 "--setenv", "LANG", "C.UTF-8", "--chdir", cwd, "--cap-drop", "ALL"]
         for name in ("bin", "lib", "lib64", "sbin"):

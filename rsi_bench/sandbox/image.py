@@ -32,6 +32,8 @@ PACKAGES_LABEL = "rsi-bench.packages"
 RUNNER_LABEL = "rsi-bench.runner-sha256"
 REGISTRY_BASE = "debian:bookworm-slim"
 RUNNER = Path(__file__).resolve().parent.parent / "judge" / "runner.py"
+# The runner and the stdlib modules it imports from its own directory, deployed together.
+RUNNER_FILES = tuple(RUNNER.with_name(name) for name in ("runner.py", "codec.py", "bridge.py"))
 RUNNER_IN_IMAGE = "/opt/rsi-bench/runner.py"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
@@ -50,7 +52,12 @@ OFFLINE_BASE = f"rsi-bench-base:bookworm-{packages_tag()}"
 
 
 def runner_sha256() -> str:
-    return hashlib.sha256(RUNNER.read_bytes()).hexdigest()
+    """One digest over every runner file (name and content), so any change marks images stale."""
+    digest = hashlib.sha256()
+    for path in RUNNER_FILES:
+        data = path.read_bytes()
+        digest.update(f"{path.name}\0{len(data)}\0".encode() + data)
+    return digest.hexdigest()
 
 
 def check_image(client: Any, image: str | None = None) -> str:
@@ -115,7 +122,8 @@ def setup(client: Any, *, source: str = "auto", mirror: str = DEFAULT_MIRROR,
     base = _choose_base(client, source, mirror, rebuild_base, log)
     with tempfile.TemporaryDirectory(prefix="rsi-bench-judge-") as ctx:
         shutil.copy(harness_dir() / "judge-image" / "Dockerfile", Path(ctx) / "Dockerfile")
-        shutil.copy(RUNNER, Path(ctx) / "runner.py")
+        for path in RUNNER_FILES:
+            shutil.copy(path, Path(ctx) / path.name)
         tag = judge_image()
         log(f"docker build {tag} FROM {base}")
         try:
