@@ -21,7 +21,7 @@ import pytest
 from sandboxes import require_backend
 
 from rsi_bench.judge import Job, Judge, Verdict
-from rsi_bench.tasks import Task, load_suite
+from rsi_bench.tasks import Task, TaskView, load_suite
 from rsi_bench.tasks.validate import CHECKS, validation_jobs
 
 WRONG = Path(__file__).resolve().parent.parent / "data" / "wrong_solutions.jsonl"
@@ -189,3 +189,16 @@ def test_wrong_solution_does_not_pass(index: int, item: dict[str, str],
                                       judged: dict[tuple[str, str], Verdict]) -> None:
     verdict = judged[(item["task_id"], f"wrong {index}")]
     assert verdict.status == item["expected"], verdict.detail
+
+
+def test_the_agent_view_carries_no_reference() -> None:
+    from dataclasses import fields
+
+    from rsi_bench.agents.container import _task_json
+
+    assert {f.name for f in fields(TaskView)} == {"id", "prompt", "entry_point", "examples"}
+    for task in CORE:
+        sent = json.dumps(_task_json(task.view()))  # what a solve container receives
+        for secret in (task.reference, task.idiomatic_reference, task.tests):
+            assert json.dumps(secret.strip())[1:-1] not in sent
+        assert json.dumps(task.prompt.strip())[1:-1] in sent  # the control: the prompt is found
