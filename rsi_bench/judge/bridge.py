@@ -94,6 +94,7 @@ class Peer:
     def __init__(self, rfd: int, wfd: int, *, runner: bool, deadline: float | None = None,
                  entry: Any = None) -> None:
         self.rfd, self.wfd, self.runner, self.deadline = rfd, wfd, runner, deadline
+        self.reader = codec.Reader(rfd)
         self.exports: dict[int, Any] = {} if entry is None else {0: entry}
         self._ids: dict[int, int] = {}
         self._classes: dict[tuple, type] = {}
@@ -101,6 +102,7 @@ class Peer:
         self.broken: BaseException | None = None  # runner end: once set, the job cannot pass
         self.side_effects = 0  # outputs and callbacks seen: a pull stops prefetching at one
         self.sink: Sink | None = None
+        self.made, self.arrived = 0, None  # proxies decoded so far; the last message's data
         self.write_out = lambda text: sys.stdout.write(text)
 
     # -- codec hooks
@@ -128,6 +130,7 @@ class Peer:
             if type(body) is not int or body not in self.exports:
                 raise Malformed("a handle that was never given")
             return self.exports[body]
+        self.made += 1
         if tag == "it":
             return RemoteIterator(self, _handle(body))
         ref, name = body
@@ -146,7 +149,7 @@ class Peer:
 
     def recv(self) -> tuple[dict, Any]:
         try:
-            msg, blobs = codec.recv_msg(self.rfd, self.deadline)
+            msg, blobs = codec.recv_msg(self.reader, self.deadline)
         except TimeoutError as exc:
             raise JobTimeout from exc
         except (EOFError, OSError) as exc:
@@ -157,8 +160,13 @@ class Peer:
         if type(out) is str and out:
             self.side_effects += 1
             self.write_out(out)
+        made = self.made
         try:
-            return msg, decode((msg.get("v"), blobs), self)
+            value = decode((msg.get("v"), blobs), self)
+            # the encoding is canonical, so what arrived is the arguments' state before a call,
+            # unless decoding made proxies (which encode back as references, not as they came)
+            self.arrived = (msg.get("v"), blobs) if self.made == made else None
+            return msg, value
         except Malformed as exc:
             raise SolutionGone(f"the solution process sent a malformed value: {exc}") from exc
 
@@ -254,6 +262,12 @@ class Peer:
             self.send({"op": "refused", "detail": str(exc)})
 
     def _state(self, args: list, kwargs: dict) -> Any:
+        """The arguments' encoding before a call, or None when no call could change them."""
+        if all(type(a) in _IMMUTABLE for a in args) and all(
+                type(a) in _IMMUTABLE for a in kwargs.values()):
+            return None
+        if self.arrived is not None:
+            return self.arrived
         try:
             return encode([args, kwargs], self)
         except NotPlainData:
@@ -413,6 +427,9 @@ def _args(exc: BaseException) -> Any:
             except Exception:  # noqa: BLE001 - attributes that are not data stay behind
                 pass
     return [args, attrs]
+
+
+_IMMUTABLE = {int, float, str, bool, type(None), bytes, complex}
 
 
 class Remote:

@@ -15,6 +15,7 @@ import datetime
 import decimal
 import enum
 import fractions
+import json
 import math
 import os
 import select
@@ -62,17 +63,35 @@ def send_msg(fd: int, msg: dict, blobs: list[bytes] | None = None) -> None:
     if size > MAX_FRAME or len(head) > MAX_HEAD:
         raise NotPlainData(f"a value of {size} bytes exceeds the {MAX_FRAME >> 20} MiB boundary "
                            "limit")
+    if size < 1 << 20:  # one write, one wake-up of the reader
+        _write_all(fd, b"".join([HEADER.pack(size, len(head)), head, *blobs]))
+        return
     _write_all(fd, HEADER.pack(size, len(head)))
     _write_all(fd, head)
     for blob in blobs:
         _write_all(fd, blob)
 
 
-def recv_msg(fd: int, deadline: float | None = None) -> tuple[dict, list[bytes]]:
-    size, head_len = HEADER.unpack(read_exact(fd, HEADER.size, deadline))
+class Reader:
+    """Reads messages from one pipe, a buffer's worth at a time."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd, self.buf = fd, bytearray()
+
+    def read(self, n: int, deadline: float | None) -> bytes:
+        if len(self.buf) < n:
+            self.buf += read_exact(self.fd, n - len(self.buf), deadline, greedy=True)
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        return data
+
+
+def recv_msg(src: Reader | int, deadline: float | None = None) -> tuple[dict, list[bytes]]:
+    reader = src if isinstance(src, Reader) else Reader(src)
+    size, head_len = HEADER.unpack(reader.read(HEADER.size, deadline))
     if size > MAX_FRAME or head_len > min(size, MAX_HEAD):
         raise Malformed(f"a message of {size} bytes exceeds the {MAX_FRAME >> 20} MiB limit")
-    data = read_exact(fd, size, deadline)
+    data = reader.read(size, deadline)
     msg = _loads(data[:head_len])
     if not isinstance(msg, dict):
         raise Malformed("a message is not an object")
@@ -92,14 +111,15 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def read_exact(fd: int, n: int, deadline: float | None) -> bytes:
+def read_exact(fd: int, n: int, deadline: float | None, greedy: bool = False) -> bytes:
+    """At least ``n`` bytes (exactly ``n`` unless ``greedy``, which takes what is there)."""
     chunks = []
-    while n:
+    while n > 0:
         if deadline is not None:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([fd], [], [], left)[0]:
                 raise TimeoutError
-        chunk = os.read(fd, min(n, 1 << 22))
+        chunk = os.read(fd, max(n, 1 << 16) if greedy else min(n, 1 << 22))
         if not chunk:
             raise EOFError
         chunks.append(chunk)
@@ -108,18 +128,24 @@ def read_exact(fd: int, n: int, deadline: float | None) -> bytes:
 
 
 def _dumps(obj: object) -> bytes:
-    import json
-    with _deep():
-        return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode()
+    return _deeply(lambda: json.dumps(obj, separators=(",", ":"), allow_nan=False).encode())
 
 
 def _loads(data: bytes) -> Any:
-    import json
     try:
-        with _deep():
-            return json.loads(data)
+        return _deeply(lambda: json.loads(data))
     except (ValueError, RecursionError) as exc:
         raise Malformed(f"undecodable message: {exc}") from None
+
+
+def _deeply(work: Any) -> Any:
+    """``work()``, and once more with room for MAX_DEPTH levels if the stack ran out (the
+    common shallow case never touches the recursion limit)."""
+    try:
+        return work()
+    except RecursionError:
+        with _deep():
+            return work()
 
 
 class _deep:
@@ -138,9 +164,12 @@ class _deep:
 
 def encode(value: Any, peer: Any = None) -> Packed:
     blobs: list[bytes] = []
-    with _deep():
-        tree = _Encoder(blobs, peer).enc(value, 0)
-    return tree, blobs
+
+    def work() -> Any:
+        del blobs[:]
+        return _Encoder(blobs, peer).enc(value, 0)
+
+    return _deeply(work), blobs
 
 
 class _Encoder:
@@ -266,8 +295,7 @@ _VIEWS = {type({}.keys()): "dk", type({}.values()): "dv", _ITEMS: "di"}
 def decode(packed: Packed, peer: Any = None) -> Any:
     tree, blobs = packed
     try:
-        with _deep():
-            return _Decoder(blobs, peer).dec(tree, 0)
+        return _deeply(lambda: _Decoder(blobs, peer).dec(tree, 0))
     except (Malformed, NotPlainData):
         raise
     except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError,
@@ -291,7 +319,7 @@ class _Decoder:
             raise Malformed(f"value nested deeper than {MAX_DEPTH} levels")
         if type(value) is list:
             if set(map(type, value)) <= _RAW:
-                return value
+                return value[:]  # never the tree's own list: a caller may compare against it
             return self.many(value, depth + 1)
         if type(value) is not dict:
             if type(value) not in _RAW:

@@ -45,7 +45,7 @@ from typing import Any
 if __package__:
     from . import bridge, codec
 else:  # deployed flat in the judge image: python3 -I does not put this directory on sys.path
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    sys.path.append(os.path.dirname(os.path.abspath(__file__)))  # after the stdlib
     import bridge  # type: ignore[no-redef]
     import codec  # type: ignore[no-redef]
 

@@ -96,6 +96,20 @@ VALUES = task("values", checks(
 ARG_TYPES = task("arg-types", checks(
     "import collections", "assert candidate(range(5), bytearray(b'ab'), 10**6000) == 12",
     "d = collections.defaultdict(list)", "candidate(d)", "assert d == {'k': [1]}"))
+def nested(depth: int) -> Task:
+    return task(f"nested-{depth}", checks(
+        "def cb(n):", "    return candidate(n - 1, cb) + 1 if n else 0",
+        f"assert candidate({depth}, cb) == {depth}"))
+
+RAISING_GEN = task("raising-generator", checks(
+    "got = []", "try:", "    for x in candidate():", "        got.append(x)",
+    "except ValueError as e:", "    assert got == [1, 2] and e.args == ('third',)",
+    "else:", "    assert False"))
+TESTS_ITERATOR = task("tests-iterator", checks(
+    "assert candidate(x * x for x in range(4)) == 14",
+    "it = iter([1, 2, 3])", "assert candidate(it, 1) == 1 and next(it) == 2"))
+RETURNS_CALLABLE = task("returns-callable", checks(
+    "add3 = candidate(3)", "assert add3(4) == 7 and add3.__name__ == 'add'"))
 FOREVER = task("forever", checks("list(candidate())"))
 STORM = task("storm", checks("candidate(lambda: 1)"))
 UNSUPPORTED = task("unsupported", checks("candidate()"))
@@ -149,6 +163,16 @@ CASES: list[tuple[str, Task, str, str]] = [
      "import sys\nsys.set_int_max_str_digits(640)\n"
      "def f(r=None, b=None, big=None):\n    if big is None:\n        r['k'].append(1)\n"
      "        return\n    return sum(r) + len(b) * (big == 10**6000)\n", "pass"),
+    ("generator raising mid-way", RAISING_GEN,
+     "def f():\n    yield 1\n    yield 2\n    raise ValueError('third')\n", "pass"),
+    ("the tests' generators and iterators", TESTS_ITERATOR,
+     "import itertools\ndef f(it, n=None):\n"
+     "    return sum(it) if n is None else list(itertools.islice(it, n))[0]\n", "pass"),
+    ("a returned closure", RETURNS_CALLABLE,
+     "def f(n):\n    def add(x):\n        return x + n\n    return add\n", "pass"),
+    # calls nest across the boundary up to a bound (48), past it the job is an error
+    ("nesting within the bound", nested(10), "def f(n, cb):\n    return cb(n)\n", "pass"),
+    ("nesting past the bound", nested(200), "def f(n, cb):\n    return cb(n)\n", "error"),
     ("unsupported return value", UNSUPPORTED,
      "class Thing:\n    pass\ndef f():\n    return Thing()\n", "error"),
     ("SystemExit passes except Exception", BASE_EXIT,
@@ -201,6 +225,7 @@ def test_the_boundary_judges_as_one_interpreter_would(judge: Judge) -> None:
     got = {name: (v.status, v.detail) for (name, *_), v in zip(CASES, verdicts, strict=True)}
     wrong = {name: got[name] for name, _, _, want in CASES if got[name][0] != want}
     assert wrong == {}
+    assert "nested deeper than 48 levels" in got["nesting past the bound"][1]
 
 
 def test_an_unsupported_value_is_one_error_line_naming_its_type(judge: Judge) -> None:

@@ -175,7 +175,8 @@ def test_writes_outside_the_work_dir_fail_or_vanish(judge: Judge) -> None:
 import os
 def probe():
     found = []
-    for path in ["/etc/pwned", "/usr/pwned", "/pwned", "/opt/rsi-bench/runner.py", "/scratch/../x"]:
+    for path in ["/etc/pwned", "/usr/pwned", "/pwned", "/opt/rsi-bench/runner.py",
+                 "/opt/rsi-bench/codec.py", "/opt/rsi-bench/bridge.py", "/scratch/../x"]:
         try:
             open(path, "w").write("x")
             found.append("wrote " + path)
