@@ -13,7 +13,6 @@ the same program (prompt + completion) as a complete solution.
 from __future__ import annotations
 
 import ast
-import copy
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -280,4 +279,4 @@ def build_corpus() -> Corpus:
         if shape.helpers:
             add(task, "hostile", "redefined_helper",
                 tricks.redefined_helper(ep, list(shape.helpers)))
-    return Corpus(tasks=copy.copy(tasks), samples=tuple(samples))
+    return Corpus(tasks=tasks, samples=tuple(samples))
