@@ -123,7 +123,8 @@ def tasks_list(suite: str, split_seed: int) -> None:
 @tasks.command("show")
 @_suite_option
 @click.argument("task_id")
-@click.option("--hidden", is_flag=True, help="also print the hidden tests and the reference")
+@click.option("--hidden", is_flag=True,
+              help="also print the hidden tests and the reference(s)")
 def tasks_show(suite: str, task_id: str, hidden: bool) -> None:
     """Print what an agent sees of a task (and, with --hidden, what it never sees)."""
     from rsi_bench.tasks import load_suite, select
@@ -136,6 +137,8 @@ def tasks_show(suite: str, task_id: str, hidden: bool) -> None:
     if hidden:
         click.echo("\n# --- hidden tests ---\n" + task.tests.rstrip())
         click.echo("\n# --- reference ---\n" + task.reference.rstrip())
+        if task.idiomatic_reference:
+            click.echo("\n# --- idiomatic reference ---\n" + task.idiomatic_reference.rstrip())
 
 
 @tasks.command("validate")
@@ -143,14 +146,13 @@ def tasks_show(suite: str, task_id: str, hidden: bool) -> None:
 @_judge_options
 def tasks_validate(suite: str, sandbox: str, runtime: str | None, workers: int,
                    timeout: float) -> None:
-    """Judge every reference solution (and every visible example); fail on any miss."""
-    from rsi_bench.judge import Job
+    """Judge every reference solution, idiomatic ones included (and every visible example);
+    fail on any miss."""
     from rsi_bench.tasks import load_suite
-    from rsi_bench.tasks.validate import examples_task
+    from rsi_bench.tasks.validate import CHECKS, validation_jobs
 
     loaded = load_suite(suite)
-    jobs = [Job(t, t.reference) for t in loaded]
-    jobs += [Job(examples_task(t), t.reference, key=1) for t in loaded if t.examples]
+    jobs = validation_jobs(loaded)
     progress = _Progress(len(jobs), f"validating {loaded.name}")
     try:
         with _make_judge(backend_name(sandbox, runtime), workers, timeout) as judge:
@@ -159,7 +161,7 @@ def tasks_validate(suite: str, sandbox: str, runtime: str | None, workers: int,
         progress.close()
     bad = [v for v in verdicts if not v.passed]
     for v in bad:
-        what = "examples" if v.key == 1 else "reference"
+        what = CHECKS[v.key]
         click.echo(f"FAIL {v.task_id} ({what}): {v.status}: {v.detail}", err=True)
     click.echo(f"{len(verdicts) - len(bad)}/{len(verdicts)} reference checks pass "
                f"({len(loaded)} tasks, suite hash {loaded.content_hash()[:16]})")

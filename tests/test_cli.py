@@ -114,7 +114,21 @@ def test_validate_rsi_core_in_docker() -> None:
     require_backend("docker")
     result = run("tasks", "validate", "--suite", "rsi-core")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "reference checks pass" in result.stdout
+    # both references of all 45 tasks, each on the hidden tests and on the visible examples
+    assert "180/180 reference checks pass (45 tasks" in result.stdout
+
+
+def test_show_prints_the_references_only_with_hidden() -> None:
+    from rsi_bench.tasks import load_suite
+
+    task = load_suite("rsi-core").get("rsi-core/median")
+    shown = run("tasks", "show", "--suite", "rsi-core", task.id)
+    assert shown.returncode == 0 and task.prompt.strip() in shown.stdout
+    for secret in (task.reference, task.idiomatic_reference, task.tests):
+        assert secret.strip() not in shown.stdout
+    hidden = run("tasks", "show", "--suite", "rsi-core", task.id, "--hidden")
+    for secret in (task.reference, task.idiomatic_reference, task.tests):
+        assert secret.strip() in hidden.stdout  # the control: the same check finds them here
 
 
 @pytest.mark.docker

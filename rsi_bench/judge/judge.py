@@ -61,7 +61,9 @@ class _Worker:
 
     def start(self) -> None:
         def command(sandbox: Sandbox) -> list[str]:
-            cmd = ["python3", "-I", "-S", sandbox.runner_path, "--uid", str(sandbox.spec.uid),
+            # -I without -S: the site module adds the image's system package directories
+            # (root-owned, read-only), where Debian installs the libraries a solution may import.
+            cmd = ["python3", "-I", sandbox.runner_path, "--uid", str(sandbox.spec.uid),
                    "--work-root", sandbox.work_root,
                    "--reap", "uid" if sandbox.pid_namespace else "group"]
             for path in sandbox.scratch if sandbox.pid_namespace else ():

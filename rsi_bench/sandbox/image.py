@@ -2,8 +2,10 @@
 
 Two ways to a base: pull ``debian:bookworm-slim`` from a registry, or, where no registry is
 reachable, make a Debian rootfs with ``debootstrap`` and load it with ``docker import``. Either
-way the judge image is then built from harness/judge-image/Dockerfile, and labelled with the
-SHA-256 of the runner it carries, so a stale image is detected instead of silently used.
+way the judge image is then built from harness/judge-image/Dockerfile, with the Debian packages
+of ``PACKAGES`` installed, and labelled with the SHA-256 of the runner it carries and with that
+package list, so a stale image is detected instead of silently used. The offline base's tag
+names its package set, so changing ``PACKAGES`` makes a new base instead of reusing an old one.
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ from rsi_bench.errors import SandboxUnavailable
 from rsi_bench.paths import harness_dir
 
 JUDGE_IMAGE = "rsi-bench-judge:latest"
-OFFLINE_BASE = "rsi-bench-base:bookworm"
+# What a solution may import beyond the standard library, from Debian's own packages: numpy is
+# the one library HumanEval-style solutions reach for (models use it for sums, sorting and
+# rounding); python3 is the interpreter itself. Keep this short: every package is attack surface
+# and image size, and a solution that needs more is not a HumanEval-style solution.
+PACKAGES = ("python3", "python3-numpy")
+PACKAGES_LABEL = "rsi-bench.packages"
+RUNNER_LABEL = "rsi-bench.runner-sha256"
 REGISTRY_BASE = "debian:bookworm-slim"
 RUNNER = Path(__file__).resolve().parent.parent / "judge" / "runner.py"
 # The runner and the stdlib modules it imports from its own directory, deployed together.
@@ -37,6 +45,14 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 def judge_image() -> str:
     """The judge image's tag (``RSI_BENCH_JUDGE_IMAGE`` overrides, e.g. to keep two versions)."""
     return os.environ.get("RSI_BENCH_JUDGE_IMAGE", JUDGE_IMAGE)
+
+
+def packages_tag() -> str:
+    """A short digest of ``PACKAGES``, in the offline base's tag."""
+    return hashlib.sha256(" ".join(PACKAGES).encode()).hexdigest()[:12]
+
+
+OFFLINE_BASE = f"rsi-bench-base:bookworm-{packages_tag()}"
 
 
 def runner_sha256(inside: Path | None = None) -> str:
@@ -60,10 +76,17 @@ def check_image(client: Any, image: str | None = None) -> str:
         raise SandboxUnavailable(
             f"the judge image {image} is missing: run `rsi-bench sandbox setup`"
         ) from exc
-    label = (found.labels or {}).get("rsi-bench.runner-sha256")
-    if label != runner_sha256():
+    labels = found.labels or {}
+    if labels.get(RUNNER_LABEL) != runner_sha256():
         raise SandboxUnavailable(
             f"the judge image {image} carries a different runner than this rsi-bench: "
+            "run `rsi-bench sandbox setup` to rebuild it"
+        )
+    have = set(str(labels.get(PACKAGES_LABEL, "")).split())
+    missing = [name for name in PACKAGES if name not in have]
+    if missing:
+        raise SandboxUnavailable(
+            f"the judge image {image} lacks the package(s) {', '.join(missing)}: "
             "run `rsi-bench sandbox setup` to rebuild it"
         )
     return str(found.id)
@@ -72,9 +95,9 @@ def check_image(client: Any, image: str | None = None) -> str:
 def debootstrap_rootfs(rootfs: Path, mirror: str, log: Callable[[str], None]) -> None:
     """A Debian root filesystem at ``rootfs`` (the offline base; bubblewrap's root without
     Docker)."""
-    log(f"debootstrap bookworm (minbase + python3) from {mirror} ...")
-    cmd = ["debootstrap", "--variant=minbase", "--include=python3", "bookworm",
-           str(rootfs), mirror]
+    log(f"debootstrap bookworm (minbase + {' '.join(PACKAGES)}) from {mirror} ...")
+    cmd = ["debootstrap", "--variant=minbase", "--include=" + ",".join(PACKAGES),
+           "bookworm", str(rootfs), mirror]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
@@ -97,7 +120,9 @@ def _debootstrap_base(client: Any, mirror: str, log: Callable[[str], None]) -> N
                        check=True)
         log(f"docker import -> {OFFLINE_BASE}")
         repo, tag = OFFLINE_BASE.split(":")
-        client.api.import_image_from_file(str(tarball), repository=repo, tag=tag)
+        label = f'LABEL {PACKAGES_LABEL}="{" ".join(PACKAGES)}"'
+        client.api.import_image_from_file(str(tarball), repository=repo, tag=tag,
+                                          changes=[label])
 
 
 def setup(client: Any, *, source: str = "auto", mirror: str = DEFAULT_MIRROR,
@@ -116,7 +141,8 @@ def setup(client: Any, *, source: str = "auto", mirror: str = DEFAULT_MIRROR,
             image, _logs = client.images.build(
                 path=ctx, tag=tag, rm=True, forcerm=True, network_mode="none"
                 if base == OFFLINE_BASE else None,
-                buildargs={"BASE": base, "RUNNER_SHA256": runner_sha256()},
+                buildargs={"BASE": base, "RUNNER_SHA256": runner_sha256(),
+                           "PACKAGES": " ".join(PACKAGES)},
             )
         except docker.errors.BuildError as exc:
             raise SandboxUnavailable(f"building {tag} failed: {exc.msg}") from exc

@@ -27,6 +27,7 @@ from rsi_bench.paths import harness_dir
 from rsi_bench.sandbox.base import LABEL
 from rsi_bench.sandbox.image import (
     DEFAULT_MIRROR,
+    PACKAGES,
     RUNNER_FILES,
     RUNNER_IN_IMAGE,
     check_image,
@@ -73,7 +74,8 @@ def _carried(root: Path) -> str:
 
 def recipe_sha256() -> str:
     """The judge image's recipe: a root made from another one is stale."""
-    return _file_sha256(harness_dir() / "judge-image" / "Dockerfile")
+    recipe = (harness_dir() / "judge-image" / "Dockerfile").read_bytes()
+    return hashlib.sha256(recipe + b"\0" + " ".join(PACKAGES).encode()).hexdigest()
 
 
 def check_rootfs(image: str | None = None) -> Rootfs:

@@ -20,7 +20,7 @@ KNOWN_TAGS = frozenset(
     {"examples", "edge-cases", "self-check", "spec-detail", "algorithm", "parsing", "numeric"}
 )
 REQUIRED = ("schema_version", "entry_point", "prompt", "reference", "tests")
-OPTIONAL = ("difficulty", "tags", "examples")
+OPTIONAL = ("idiomatic_reference", "difficulty", "tags", "examples")
 _STEM = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 
 
@@ -90,7 +90,17 @@ def task_from_mapping(
     if not entry_point.isidentifier():
         raise fail("entry_point", f"{entry_point!r} is not a Python identifier")
 
-    for key in ("prompt", "reference", "tests"):
+    idiomatic = data.get("idiomatic_reference")
+    if idiomatic is not None:
+        if not isinstance(idiomatic, str):
+            raise fail("idiomatic_reference", "must be a string")
+        if not idiomatic.strip():
+            raise fail("idiomatic_reference", "must not be empty")
+        strings["idiomatic_reference"] = idiomatic
+
+    for key in ("prompt", "reference", "idiomatic_reference", "tests"):
+        if key not in strings:
+            continue
         tree = _parse(strings[key], fail, key)
         wanted = "check" if key == "tests" else entry_point
         if wanted not in _top_level_functions(tree):
@@ -116,6 +126,7 @@ def task_from_mapping(
         entry_point=entry_point,
         tests=strings["tests"],
         reference=strings["reference"],
+        idiomatic_reference=strings.get("idiomatic_reference", ""),
         examples=examples,
         source=source,
         difficulty=difficulty,

@@ -36,6 +36,9 @@ class Task:
     defines in scope and the entry point's name bound to the solution (HumanEval's
     convention), and is never shown to an agent. ``reference`` is a
     complete program that passes the tests; it only validates the task itself.
+    ``idiomatic_reference`` (optional) is a second one written the way a fluent programmer
+    would (stdlib helpers, generators, subclassed exceptions), so validation also proves that
+    the judge passes idiomatic code; like ``reference`` it never reaches an agent.
     """
 
     id: str
@@ -47,12 +50,16 @@ class Task:
     source: str = ""
     difficulty: int | None = None
     tags: tuple[str, ...] = ()
+    idiomatic_reference: str = ""
 
     def view(self) -> TaskView:
         return TaskView(self.id, self.prompt, self.entry_point, self.examples)
 
     def content_hash(self) -> str:
-        payload = json.dumps(asdict(self), sort_keys=True, ensure_ascii=False)
+        fields = asdict(self)
+        if not fields["idiomatic_reference"]:  # tasks without one keep their earlier hash
+            del fields["idiomatic_reference"]
+        payload = json.dumps(fields, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(payload.encode()).hexdigest()
 
 

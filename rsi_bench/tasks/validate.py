@@ -1,10 +1,29 @@
-"""Checks on tasks themselves (not on agents): the visible examples must hold for the reference."""
+"""Checks on tasks themselves (not on agents): every reference passes the hidden tests, and the
+visible examples hold for it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 
+from rsi_bench.judge import Job
 from rsi_bench.tasks.model import Task
+
+# Job key -> what the job checks
+CHECKS = {0: "reference", 1: "examples", 2: "idiomatic reference", 3: "examples, idiomatic"}
+
+
+def validation_jobs(tasks: Iterable[Task]) -> list[Job]:
+    """The judge jobs that validate ``tasks``: each reference (the idiomatic one too, where the
+    task has it) on the hidden tests and on the visible examples. Keys are those of CHECKS."""
+    jobs = []
+    for task in tasks:
+        for key, solution in ((0, task.reference), (2, task.idiomatic_reference)):
+            if solution:
+                jobs.append(Job(task, solution, key))
+                if task.examples:
+                    jobs.append(Job(examples_task(task), solution, key + 1))
+    return jobs
 
 
 def examples_task(task: Task) -> Task:

@@ -242,3 +242,24 @@ def test_bad_bundles_get_one_line(bundle_file: Path, tmp_path: Path, damage: str
     assert done.returncode == 2
     err = done.stderr.strip().splitlines()
     assert len(err) == 1 and says in err[0], done.stderr
+
+
+def _forms(text: str) -> list[bytes]:
+    """The text as stored raw, and as it appears inside a JSON string (request records)."""
+    return [text.strip().encode(), json.dumps(text.strip())[1:-1].encode()]
+
+
+def test_no_idiomatic_reference_is_in_the_bundle(bundle_file: Path) -> None:
+    """A bundle carries what the agent made and saw; the tasks' second references are neither."""
+    from rsi_bench.tasks import load_suite
+
+    tasks = list(load_suite("rsi-core"))
+    assert all(t.idiomatic_reference for t in tasks)
+    with tarfile.open(bundle_file) as tar:
+        blobs = [(m.name, tar.extractfile(m).read())  # type: ignore[union-attr]
+                 for m in tar.getmembers() if m.isfile()]
+    # The control: the scan does find what an agent was shown (a prompt it solved).
+    assert any(form in data for t in tasks for form in _forms(t.prompt) for _, data in blobs)
+    for name, data in blobs:
+        for task in tasks:
+            assert not any(form in data for form in _forms(task.idiomatic_reference)), name

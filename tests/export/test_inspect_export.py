@@ -160,6 +160,7 @@ def test_every_generation_reads_back_as_written(tmp_path: Path) -> None:
         for sample in log.samples:
             task = by_id[sample.id]
             assert sample.input == task.prompt and task.tests not in sample.input
+            assert task.idiomatic_reference.strip() not in sample.model_dump_json()
             assert sample.target == ""
             assert sample.metadata["split"] == w.splits[task.id]
             assert sample.output.completion == task.reference

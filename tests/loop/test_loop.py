@@ -117,6 +117,9 @@ def test_leakage_scan_finds_no_held_out_task_in_any_request(tmp_path: Path) -> N
     for role, task_id, request in calls:
         for task in tasks.values():
             assert task.tests.strip() not in request  # hidden tests: never, anywhere
+            # nor a second reference, raw or JSON-escaped as the request record stores text
+            idiomatic = task.idiomatic_reference.strip()
+            assert idiomatic not in request and json.dumps(idiomatic)[1:-1] not in request
         for task in hidden:
             if role == "solve" and task_id == task.id:
                 continue  # solving a held-out task shows its own prompt, in its own container

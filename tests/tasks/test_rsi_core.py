@@ -1,8 +1,10 @@
 """Every rsi-core and HumanEval task validates itself, and known-wrong programs do not pass.
 
-``run_in_process`` is a local stand-in for the judge, for this sanity check only: it runs the
-solution in its own namespace and the prompt + tests in another, copies arguments and results
-as the process boundary would, and checks that both are plain data.
+Verdicts come from the real judge in a real sandbox: both references of every rsi-core task
+(the idiomatic one uses stdlib helpers, generators and subclassed exceptions), every HumanEval
+reference and every known-wrong program are judged once per module. ``run_in_process`` remains
+only to record which calls the hidden tests make (to check that the visible examples are among
+them); it never decides a verdict.
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sandboxes import require_backend
 
-from rsi_bench.tasks import Task, load_suite
+from rsi_bench.judge import Job, Judge, Verdict
+from rsi_bench.tasks import Task, TaskView, load_suite
+from rsi_bench.tasks.validate import CHECKS, validation_jobs
 
 WRONG = Path(__file__).resolve().parent.parent / "data" / "wrong_solutions.jsonl"
 KINDS = {"off-by-one", "wrong-type", "empty-body", "exception", "syntax-error",
@@ -86,9 +91,32 @@ def run_in_process(task: Task, solution: str, calls: list | None = None) -> str:
     return "pass"
 
 
+@pytest.fixture(scope="module")
+def judged() -> dict[tuple[str, str], Verdict]:
+    """(task id, what was checked) -> verdict, for every validation job and wrong solution."""
+    require_backend("docker")
+    jobs = validation_jobs([*CORE, *HUMANEVAL])
+    wrong = _wrong_solutions()
+    jobs += [Job(_task(item["task_id"]), item["solution"], 100 + i) for i, item in enumerate(wrong)]
+    with Judge("docker", workers=2, timeout=20.0, run_label="rsi-core-tests") as judge:
+        verdicts = judge.judge_many(jobs)
+    names = {**CHECKS, **{100 + i: f"wrong {i}" for i in range(len(wrong))}}
+    return {(v.task_id, names[v.key]): v for v in verdicts}
+
+
+@pytest.mark.docker
 @pytest.mark.parametrize("task", CORE.tasks, ids=lambda task: task.id)
-def test_reference_passes_its_tests(task: Task) -> None:
-    assert run_in_process(task, task.reference) == "pass"
+@pytest.mark.parametrize("check", list(CHECKS.values()))
+def test_both_references_pass_in_the_judge(task: Task, check: str,
+                                           judged: dict[tuple[str, str], Verdict]) -> None:
+    verdict = judged[(task.id, check)]
+    assert verdict.status == "pass", f"{check}: {verdict.status}: {verdict.detail}"
+
+
+@pytest.mark.parametrize("task", CORE.tasks, ids=lambda task: task.id)
+def test_every_rsi_core_task_has_a_different_idiomatic_reference(task: Task) -> None:
+    assert task.idiomatic_reference.strip()
+    assert ast.dump(ast.parse(task.idiomatic_reference)) != ast.dump(ast.parse(task.reference))
 
 
 @pytest.mark.parametrize("task", CORE.tasks, ids=lambda task: task.id)
@@ -113,9 +141,12 @@ def test_hidden_tests_have_8_to_20_asserts(task: Task) -> None:
     assert 8 <= asserts <= 20
 
 
+@pytest.mark.docker
 @pytest.mark.parametrize("task", HUMANEVAL.tasks, ids=lambda task: task.id)
-def test_humaneval_reference_passes_its_tests(task: Task) -> None:
-    assert run_in_process(task, task.reference) == "pass"
+def test_humaneval_reference_passes_in_the_judge(
+        task: Task, judged: dict[tuple[str, str], Verdict]) -> None:
+    verdict = judged[(task.id, "reference")]
+    assert verdict.status == "pass", f"{verdict.status}: {verdict.detail}"
 
 
 def test_suite_is_graded() -> None:
@@ -149,8 +180,25 @@ def test_wrong_solutions_file_covers_every_kind_and_both_suites() -> None:
     assert any(item["task_id"] in HUMANEVAL for item in items)
 
 
+@pytest.mark.docker
 @pytest.mark.parametrize(
-    "item", _wrong_solutions(), ids=lambda item: f"{item['task_id']}-{item['kind']}"
+    "index, item", list(enumerate(_wrong_solutions())),
+    ids=lambda value: f"{value['task_id']}-{value['kind']}" if isinstance(value, dict) else ""
 )
-def test_wrong_solution_does_not_pass(item: dict[str, str]) -> None:
-    assert run_in_process(_task(item["task_id"]), item["solution"]) == item["expected"]
+def test_wrong_solution_does_not_pass(index: int, item: dict[str, str],
+                                      judged: dict[tuple[str, str], Verdict]) -> None:
+    verdict = judged[(item["task_id"], f"wrong {index}")]
+    assert verdict.status == item["expected"], verdict.detail
+
+
+def test_the_agent_view_carries_no_reference() -> None:
+    from dataclasses import fields
+
+    from rsi_bench.agents.container import _task_json
+
+    assert {f.name for f in fields(TaskView)} == {"id", "prompt", "entry_point", "examples"}
+    for task in CORE:
+        sent = json.dumps(_task_json(task.view()))  # what a solve container receives
+        for secret in (task.reference, task.idiomatic_reference, task.tests):
+            assert json.dumps(secret.strip())[1:-1] not in sent
+        assert json.dumps(task.prompt.strip())[1:-1] in sent  # the control: the prompt is found

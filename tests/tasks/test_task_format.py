@@ -41,6 +41,19 @@ def test_the_valid_file_loads(tmp_path: Path) -> None:
     assert task.difficulty == 2 and task.tags == ("edge-cases",)
     assert task.examples[0].call == "foo(2)" and task.examples[0].result == "4"
     assert task.prompt.startswith("def foo")  # the newline after ''' is dropped
+    assert task.idiomatic_reference == ""  # optional
+
+
+IDIOMATIC = "'''\nimport operator\n\ndef foo(x: int) -> int:\n    return operator.mul(2, x)\n'''"
+
+
+def test_an_idiomatic_reference_loads_and_changes_the_hash(tmp_path: Path) -> None:
+    plain = load_task_file(write(tmp_path, render()), suite_name="suite")
+    task = load_task_file(write(tmp_path, render(idiomatic_reference=IDIOMATIC)),
+                          suite_name="suite")
+    assert task.idiomatic_reference.startswith("import operator")
+    assert task.content_hash() != plain.content_hash()
+    assert "operator" not in repr(task.view())
 
 
 CASES = [
@@ -68,6 +81,16 @@ CASES = [
     ("unknown tag", {"tags": '["edgecases"]'}, "tags", "unknown tag"),
     ("tags not a list", {"tags": '"edge-cases"'}, "tags", "list of strings"),
     ("unknown field", {"test": '"x"'}, "test", "unknown field"),
+    ("idiomatic reference not a string", {"idiomatic_reference": "3"}, "idiomatic_reference",
+     "must be a string"),
+    ("empty idiomatic reference", {"idiomatic_reference": '" "'}, "idiomatic_reference",
+     "must not be empty"),
+    ("idiomatic reference without entry point",
+     {"idiomatic_reference": "'''\nfoo = lambda x: 2 * x\n'''"}, "idiomatic_reference",
+     "idiomatic_reference does not define entry_point 'foo'"),
+    ("idiomatic reference syntax error",
+     {"idiomatic_reference": "'''\ndef foo(x)\n    return x\n'''"}, "idiomatic_reference",
+     "does not compile"),
     ("example without result", {"examples": '\n[[examples]]\ncall = "foo(2)"\n'},
      "examples[0].result", "missing"),
     ("example call not an expression", {"examples": '\n[[examples]]\ncall = "x ="\nresult = "1"\n'},
