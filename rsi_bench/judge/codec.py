@@ -286,15 +286,21 @@ class _Encoder:
         return {"datetime": [value.year, value.month, value.day, *fields]}
 
     def numpy(self, value: Any, depth: int) -> Any:
-        # A numpy scalar crosses as the Python number it equals; the runner never imports numpy.
+        # A numpy scalar crosses as its dtype's name and the Python number it equals; the runner
+        # rebuilds the same numpy type where it can import numpy (a test's ``is True`` or
+        # ``isinstance(x, int)`` then fails as it would in one interpreter), else the number.
         item = value.item()
-        if type(item) not in (int, float, bool, complex, str, bytes):
+        name = getattr(getattr(value, "dtype", None), "name", None)
+        if type(item) not in (int, float, bool, complex) or name not in NUMPY_DTYPES:
             raise NotPlainData(f"numpy.{type(value).__qualname__} cannot cross the judge "
                                "boundary")
-        return self.enc(item, depth)
+        return {"np": [name, self.enc(item, depth)]}
 
 
 _BIG = 2**53
+NUMPY_DTYPES = frozenset(
+    ["bool", "float16", "float32", "float64", "complex64", "complex128"]
+    + [f"{sign}int{bits}" for sign in ("", "u") for bits in (8, 16, 32, 64)])
 _DATES = {datetime.datetime, datetime.date, datetime.time, datetime.timedelta}
 _ITEMS = type({}.items())
 _VIEWS = {type({}.keys()): "dk", type({}.values()): "dv", _ITEMS: "di"}
@@ -399,6 +405,23 @@ class _Decoder:
 _RAW = {str, int, float, bool, _NONE}
 
 
+_NUMPY: list[Any] = []  # numpy, imported on first use (or None where it is not installed)
+
+
+def _numpy_scalar(name: Any, item: Any) -> Any:
+    if name not in NUMPY_DTYPES or type(item) not in (int, float, bool, complex):
+        raise Malformed("a numpy scalar is an allowed dtype name and a number")
+    if not _NUMPY:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # no pool of threads in the runner
+        try:
+            import numpy
+        except ImportError:
+            numpy = None
+        _NUMPY.append(numpy)
+    numpy = _NUMPY[0]
+    return item if numpy is None else numpy.dtype(name).type(item)
+
+
 def _int(x: Any) -> int:
     if type(x) is not int:
         raise Malformed("expected an int")
@@ -458,6 +481,7 @@ _BUILD: dict[str, Any] = {
     "dv": lambda s, b, d: dict(enumerate(s.many(b, d))).values(),
     "di": lambda s, b, d: dict(tuple(kv) for kv in s.many(b, d)).items(),
     "nt": _D.namedtuple,
+    "np": lambda s, b, d: _numpy_scalar(b[0], s.dec(b[1], d)),
     "it": lambda s, b, d: s.ref("it", b),
     "fn": lambda s, b, d: s.ref("fn", b),
     "mine": lambda s, b, d: s.ref("mine", b),

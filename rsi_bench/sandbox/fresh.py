@@ -73,26 +73,50 @@ class Fresh:
     def __init__(self, roots: list[str]) -> None:
         present = [r for r in dict.fromkeys([*roots, MQUEUE]) if os.path.isdir(r)]
         self.roots = present
+        self.unowned: set[str] = set()  # roots no one inside owns: their times move with wipes
         if os.getuid() == 0:
             for root in present:  # a job may not own the directory it works in
                 st = os.lstat(root)
-                if (st.st_uid, st.st_mode & 0o7777) != (0, ROOT_MODE):
+                if (st.st_uid, st.st_mode & 0o7777) == (0, ROOT_MODE):
+                    continue
+                try:
                     os.chown(root, 0, 0)
                     os.chmod(root, ROOT_MODE)
+                except PermissionError:
+                    # In a user namespace a mount made from outside belongs to a uid the
+                    # namespace does not map: no one inside owns it, so no job can change it
+                    # either (sticky: no xattrs, no chmod, no times), which is what we need.
+                    if st.st_uid != _overflow_uid() or not st.st_mode & 0o1000:
+                        raise
+                    self.unowned.add(root)
         self.record = {root: _record(root) for root in present}
 
     def restore(self, root: str) -> None:
-        """Put back what a job could change about ``root`` itself."""
+        """Put back what a job could change about ``root`` itself (only what differs: a root no
+        one inside owns cannot be touched, and never needs to be)."""
         mode, uid, gid, atime, mtime, xattrs = self.record[root]
-        for name in _xattrs(root):
+        now = _xattrs(root)
+        for name in now:
             if name not in xattrs:
                 os.removexattr(root, name, follow_symlinks=False)
         for name, value in xattrs.items():
-            if _xattrs(root).get(name) != value:
+            if now.get(name) != value:
                 os.setxattr(root, name, value, follow_symlinks=False)
-        os.chown(root, uid, gid, follow_symlinks=False)
-        os.chmod(root, mode & 0o7777)
-        os.utime(root, ns=(atime, mtime), follow_symlinks=False)
+        st = os.lstat(root)
+        if (st.st_uid, st.st_gid) != (uid, gid):
+            os.chown(root, uid, gid, follow_symlinks=False)
+        if st.st_mode & 0o7777 != mode & 0o7777:
+            os.chmod(root, mode & 0o7777)
+        if (st.st_atime_ns, st.st_mtime_ns) != (atime, mtime) and root not in self.unowned:
+            os.utime(root, ns=(atime, mtime), follow_symlinks=False)
+
+
+def _overflow_uid() -> int:
+    try:
+        with open("/proc/sys/kernel/overflowuid") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 65534
 
     def wipe(self) -> None:
         for root in self.roots:
@@ -118,7 +142,8 @@ class Fresh:
                 found.append(f"{root} cannot be checked ({exc.strerror})")
                 continue
             found += [f"{root}: its {name} changed" for name, a, b in
-                      zip(FIELDS, now, self.record[root], strict=True) if a != b]
+                      zip(FIELDS, now, self.record[root], strict=True)
+                      if a != b and not (root in self.unowned and name.endswith(" time"))]
         keys = _clear_keys(uid)
         if keys:
             found.append(f"{keys} keys in the kernel keyrings of uid {uid}")

@@ -13,6 +13,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import NamedTuple
 
+import numpy
 import pytest
 
 from rsi_bench.judge.codec import (
@@ -109,23 +110,40 @@ def test_enum_members_cross_as_their_values() -> None:
     assert type(decode(encode(Level.LOW))) is int
 
 
-class FakeNumpyScalar:
-    """What the codec sees of numpy.float64: a type whose module is numpy, with item()."""
-    shape = ()
+@pytest.mark.parametrize("name", ["bool", "int64", "int32", "uint8", "float64", "float32",
+                                  "complex128"])
+def test_numpy_scalars_cross_as_the_same_numpy_type(name: str) -> None:
+    """Rebuilt exactly where the runner can import numpy: ``np.True_ is True`` is False in one
+    interpreter, and must stay so (a test's ``is True`` fails a solution returning np.bool_)."""
+    value = numpy.dtype(name).type(1)
+    back = decode(encode(value))
+    assert type(back) is type(value) and back == value == 1
+    if name == "bool":
+        assert back is not True
 
-    def __init__(self, value: object) -> None:
-        self.value = value
 
-    def item(self) -> object:
-        return self.value
+def test_numpy_scalars_cross_as_python_numbers_without_numpy(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from rsi_bench.judge import codec
+
+    monkeypatch.setattr(codec, "_NUMPY", [None])
+    assert type(decode(encode(numpy.float64(1.5)))) is float
+    assert decode(encode(numpy.bool_(True))) is True
 
 
-def test_numpy_scalars_cross_as_python_numbers() -> None:
-    cls = type("float64", (FakeNumpyScalar,), {"__module__": "numpy"})
-    assert decode(encode(cls(1.5))) == 1.5 and type(decode(encode(cls(True)))) is bool
-    not_a_number = type("ndarray", (FakeNumpyScalar,), {"__module__": "numpy"})
+def test_numpy_arrays_and_odd_dtypes_are_refused() -> None:
     with pytest.raises(NotPlainData, match="numpy.ndarray"):
-        encode(not_a_number(object()))
+        encode(numpy.arange(3))
+    with pytest.raises(NotPlainData, match="numpy.str_"):
+        encode(numpy.str_("x"))
+
+
+def test_a_forged_numpy_tag_is_malformed() -> None:
+    from rsi_bench.judge.codec import Malformed
+
+    for body in (["object", 1], ["int64", "1"], ["float64", [1]]):
+        with pytest.raises(Malformed):
+            decode(({"np": body}, []))
 
 
 def test_tuple_and_list_stay_distinct() -> None:
