@@ -204,9 +204,12 @@ def improve(workspace, feedback, model):
 '''
 
 
-def judge_solution(action: str, channel: str) -> str:
-    """A judge solution whose entry point ``probe`` answers with ``run(action, channel)``."""
-    return LIB + f"\n\ndef probe():\n    return run({action!r}, {channel!r})\n"
+def judge_solution(action: str, channel: str, raised: bool = False) -> str:
+    """A judge solution whose entry point ``probe`` answers with ``run(action, channel)``
+    (returned, or with ``raised`` raised as a RuntimeError's message)."""
+    body = f"run({action!r}, {channel!r})"
+    body = f"raise RuntimeError({body})" if raised else f"return {body}"
+    return LIB + f"\n\ndef probe():\n    {body}\n"
 
 
 def closed(answer: str) -> bool:

@@ -111,13 +111,6 @@ class Fresh:
             os.utime(root, ns=(atime, mtime), follow_symlinks=False)
 
 
-def _overflow_uid() -> int:
-    try:
-        with open("/proc/sys/kernel/overflowuid") as f:
-            return int(f.read())
-    except (OSError, ValueError):
-        return 65534
-
     def wipe(self) -> None:
         for root in self.roots:
             _empty(root)
@@ -253,3 +246,11 @@ def load(path: str) -> type[Fresh]:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.Fresh  # type: ignore[no-any-return]
+
+
+def _overflow_uid() -> int:
+    try:
+        with open("/proc/sys/kernel/overflowuid") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 65534

@@ -14,16 +14,18 @@ from rsi_bench.judge import Judge
 from rsi_bench.sandbox import Limits
 from rsi_bench.tasks.model import Task
 
-# The tests raise whatever the solution answers, so the answer comes back as the verdict detail.
+# The solution raises its answer, uncaught by the tests: a candidate's exception is the one text
+# a verdict's detail carries (a failed assert's message never is).
 REPORT = Task(id="fresh/report", entry_point="probe", reference="def probe():\n    return ''\n",
               prompt='def probe() -> str:\n    """Report."""\n',
-              tests="def check(candidate):\n    raise AssertionError(candidate())\n")
+              tests="def check(candidate):\n    candidate()\n")
 
 
 def ask(judge: Judge, action: str, channel: str) -> str:
-    verdict = judge.judge(REPORT, judge_solution(action, channel))
-    assert verdict.status == "fail", verdict  # "fail" carries the answer; anything else broke
-    return verdict.detail.rsplit(" (tests.py", 1)[0]
+    verdict = judge.judge(REPORT, judge_solution(action, channel, raised=True))
+    assert verdict.status == "error", verdict  # "error" carries the answer; anything else broke
+    assert verdict.detail.startswith("RuntimeError: "), verdict
+    return verdict.detail.removeprefix("RuntimeError: ")
 
 
 @pytest.mark.parametrize("channel", CHANNELS)

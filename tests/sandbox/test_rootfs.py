@@ -11,7 +11,7 @@ import pytest
 
 from rsi_bench.errors import SandboxUnavailable
 from rsi_bench.sandbox import rootfs
-from rsi_bench.sandbox.image import RUNNER, RUNNER_IN_IMAGE, runner_sha256
+from rsi_bench.sandbox.image import RUNNER_FILES, RUNNER_IN_IMAGE, runner_sha256
 from rsi_bench.sandbox.userns import keyring_filter
 
 
@@ -25,7 +25,8 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def plant(where: Path, **meta: object) -> Path:
     runner = where / "root" / RUNNER_IN_IMAGE.lstrip("/")
     runner.parent.mkdir(parents=True)
-    shutil.copyfile(RUNNER, runner)
+    for path in RUNNER_FILES:  # every file the image carries beside the runner
+        shutil.copyfile(path, runner.parent / path.name)
     fields = {"schema_version": rootfs.SCHEMA_VERSION, "source": "docker-export",
               "image": "rsi-bench-judge:test/x", "image_id": "sha256:abc",
               "runner_sha256": runner_sha256(), "recipe_sha256": rootfs.recipe_sha256(), **meta}

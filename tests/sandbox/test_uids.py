@@ -59,14 +59,16 @@ def test_an_exhausted_range_is_a_clear_error(locks: Path, monkeypatch: pytest.Mo
         UidLease("judge")
 
 
-WHOAMI = "import os\ndef probe():\n    return os.getuid()\n"
+# The solution raises its uid: a candidate's uncaught exception is the one text a verdict's
+# detail carries (a failed assert's message never is).
+WHOAMI = "import os\ndef probe():\n    raise RuntimeError(str(os.getuid()))\n"
 
 
 def test_judge_workers_run_as_distinct_judge_uids(isolating_backend: str) -> None:
     task = Task(id="uid/whoami", entry_point="probe", reference=WHOAMI, prompt="",
-                tests="def check(candidate):\n    raise AssertionError(candidate())\n")
+                tests="def check(candidate):\n    candidate()\n")
     with Judge(isolating_backend, workers=2, timeout=20.0) as judge:
-        seen = {int(v.detail.split()[0]) for v in judge.judge_many(
+        seen = {int(v.detail.removeprefix("RuntimeError: ")) for v in judge.judge_many(
             [Job(task, WHOAMI, k) for k in range(6)])}
         configured = {w.attached.spec.uid for w in judge._workers}
     assert len(configured) == 2 and configured <= set(UID_RANGES["judge"])
