@@ -188,7 +188,7 @@ class LocalModel:
     server_class: type[LlamaServer] = LlamaServer
 
     def __init__(self, model: str = DEFAULT, *, ctx: int = 8192, threads: int | None = None,
-                 parallel: int | None = None, timeout: float = 600.0, max_tokens: int = 1024,
+                 parallel: int | str | None = None, timeout: float = 600.0, max_tokens: int = 1024,
                  retry: RetryPolicy | None = None, sha256: str | None = None,
                  directory: Path | None = None, max_restarts: int = 3,
                  restart_delay: float = 1.0, sleep: Callable[[float], None] = time.sleep,

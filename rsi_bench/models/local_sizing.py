@@ -7,13 +7,17 @@ other, so one thread more than the CPUs it really gets makes every token slower,
 The usable CPU count is therefore the smaller of the affinity set and the quota (rounded down,
 at least one).
 
-Slots: llama.cpp decodes every busy slot in one batch with all its threads, so on a CPU a second
-concurrent request costs much less than a second model; each slot also holds its own context
-(KV cache) in memory. One slot per usable CPU, at most ``MAX_SLOTS``, lets the loop's concurrent
-solves share the server without waiting for each other on a small machine.
+Slots: one by default, whatever the machine, because answers must not depend on load. llama.cpp
+decodes every busy slot in one batch, and its results are not bit-for-bit the same for
+different batch sizes (ggml-org/llama.cpp#7052, #6950): with two slots, a temperature-0 answer
+can change with whichever other request happened to be decoded beside it, i.e. with timing.
+With one slot, concurrent calls wait for it in order, and that wait is measured (``queue_s``).
+``RSI_BENCH_LOCAL_SLOTS=auto`` (or ``parallel="auto"``) trades this for throughput: one slot per
+usable CPU, at most ``MAX_SLOTS`` (a second concurrent request costs much less than a second
+model on a CPU; each slot holds its own context in memory).
 
-``RSI_BENCH_LOCAL_THREADS`` and ``RSI_BENCH_LOCAL_SLOTS`` override the computed values (as do
-the ``threads=`` and ``parallel=`` arguments of the local model).
+``RSI_BENCH_LOCAL_THREADS`` and ``RSI_BENCH_LOCAL_SLOTS`` (a number, or ``auto``) override the
+defaults, as do the ``threads=`` and ``parallel=`` arguments of the local model.
 """
 
 from __future__ import annotations
@@ -96,8 +100,8 @@ def quota_cpus(root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) -> flo
     return min(found) if found else None
 
 
-def _env_int(name: str) -> int | None:
-    value = os.environ.get(name, "").strip()
+def _env_int(name: str, value: str | None = None) -> int | None:
+    value = (os.environ.get(name, "") if value is None else value).strip()
     if not value:
         return None
     try:
@@ -113,9 +117,10 @@ def _env_int(name: str) -> int | None:
 
 def size_for_machine(*, affinity: int | None = None, quota: float | None = None,
                      probe_quota: bool = True, threads: int | None = None,
-                     slots: int | None = None) -> Sizing:
+                     slots: int | str | None = None) -> Sizing:
     """Threads and slots for this machine. ``affinity`` and ``quota`` stand in for the probes
-    (tests pass them; ``probe_quota=False`` means "no quota")."""
+    (tests pass them; ``probe_quota=False`` means "no quota"). ``slots``: a number, ``"auto"``
+    (from the usable CPUs), or None (``RSI_BENCH_LOCAL_SLOTS``, else 1)."""
     allowed = affinity if affinity is not None else affinity_cpus()
     limit = quota if quota is not None else (quota_cpus() if probe_quota else None)
     cpus = float(allowed) if limit is None else min(float(allowed), limit)
@@ -123,5 +128,15 @@ def size_for_machine(*, affinity: int | None = None, quota: float | None = None,
            + ("" if limit is None else f", a cgroup quota of {limit:g} CPU(s)"))
     usable = max(1, math.floor(cpus))
     threads = threads or _env_int("RSI_BENCH_LOCAL_THREADS") or usable
-    slots = slots or _env_int("RSI_BENCH_LOCAL_SLOTS") or min(usable, MAX_SLOTS)
-    return Sizing(cpus=cpus, threads=threads, slots=slots, why=why)
+    chosen = slots if slots is not None else os.environ.get("RSI_BENCH_LOCAL_SLOTS", "").strip()
+    if chosen == "auto":
+        count = min(usable, MAX_SLOTS)
+    elif isinstance(chosen, int):
+        count = chosen
+    else:
+        count = _env_int("RSI_BENCH_LOCAL_SLOTS", chosen) or 1
+    if count < 1:
+        from rsi_bench.models.base import LocalModelError
+
+        raise LocalModelError(f"the local model needs at least one slot, not {count}")
+    return Sizing(cpus=cpus, threads=threads, slots=count, why=why)

@@ -32,11 +32,17 @@ def _no_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     (1, 0.25, 1, 1),             # never below one
     (3, 8.0, 3, 3),              # affinity tighter than the quota
 ])
-def test_threads_and_slots_follow_the_usable_cpus(affinity: int, quota: float | None,
-                                                  threads: int, slots: int) -> None:
-    sizing = size_for_machine(affinity=affinity, quota=quota, probe_quota=False)
+def test_threads_and_auto_slots_follow_the_usable_cpus(affinity: int, quota: float | None,
+                                                       threads: int, slots: int) -> None:
+    sizing = size_for_machine(affinity=affinity, quota=quota, probe_quota=False, slots="auto")
     assert (sizing.threads, sizing.slots) == (threads, slots)
     assert f"{affinity} CPU(s)" in sizing.why
+
+
+@pytest.mark.parametrize("affinity", [1, 2, 64])
+def test_one_slot_by_default_so_answers_do_not_depend_on_what_runs_beside_them(
+        affinity: int) -> None:
+    assert size_for_machine(affinity=affinity, probe_quota=False).slots == 1
 
 
 def test_explicit_values_and_env_vars_win(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -45,9 +51,13 @@ def test_explicit_values_and_env_vars_win(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("RSI_BENCH_LOCAL_SLOTS", "2")
     sizing = size_for_machine(affinity=8, probe_quota=False)
     assert (sizing.threads, sizing.slots) == (5, 2)
+    monkeypatch.setenv("RSI_BENCH_LOCAL_SLOTS", "auto")
+    assert size_for_machine(affinity=3, probe_quota=False).slots == 3
     monkeypatch.setenv("RSI_BENCH_LOCAL_SLOTS", "zero")
     with pytest.raises(LocalModelError, match="RSI_BENCH_LOCAL_SLOTS='zero'"):
         size_for_machine(affinity=8, probe_quota=False)
+    with pytest.raises(LocalModelError, match="at least one slot"):
+        size_for_machine(affinity=8, probe_quota=False, slots=0)
 
 
 def write(path: Path, text: str) -> None:
@@ -90,7 +100,7 @@ def test_the_real_probes_see_a_narrowed_affinity() -> None:
     cpu = min(os.sched_getaffinity(0))
     code = (f"import os; os.sched_setaffinity(0, {{{cpu}}})\n"
             "from rsi_bench.models.local_sizing import size_for_machine\n"
-            "s = size_for_machine(); print(s.threads, s.slots)")
+            "s = size_for_machine(slots='auto'); print(s.threads, s.slots)")
     env = {k: v for k, v in os.environ.items() if not k.startswith("RSI_BENCH_LOCAL_")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env=env).stdout.split()
