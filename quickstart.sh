@@ -205,6 +205,8 @@ fi
 # ---------------------------------------------------------------- step 4: the docker daemon
 
 step "docker daemon"
+# probed again: installing docker.io may have started its service
+[ "$mode" != dry ] && [ "$dockerd_done" = 0 ] && docker_ok && dockerd_done=1
 if [ "$dockerd_done" = 1 ]; then skip "docker info answers"
 elif [ "$mode" = dry ]; then plan "start dockerd in the background, logging to ${QUICKSTART_DOCKERD_LOG:-/var/log/rsi-bench-dockerd.log}"
 else
@@ -222,6 +224,8 @@ fi
 # ---------------------------------------------------------------- step 5: the judge image
 
 step "judge image (rsi-bench sandbox setup, then sandbox doctor)"
+# probed again where step 1 could not: before the package and the daemon were there
+[ "$mode" != dry ] && [ "$image_done" = 0 ] && image_why=$(image_ok) && image_done=1
 if [ "$image_done" = 1 ]; then skip "the judge image is built from this checkout's runner"
 elif [ "$mode" = dry ]; then
   plan "rsi-bench sandbox setup${image_why:+ ($image_why)}, then rsi-bench sandbox doctor"
