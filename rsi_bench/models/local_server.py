@@ -2,7 +2,7 @@
 
 The child (``rsi_bench.models.llama_server``) serves on 127.0.0.1 at a free port and exits when
 its standard input closes, so it cannot outlive this process. Its output goes to a log file
-whose name is removed once the server is healthy (the handle stays open), so nothing is left
+whose name is removed as soon as the child has it open (our handle stays open), so nothing is left
 behind even if rsi-bench is killed, while ``log_tail()`` can still show why it died.
 """
 
@@ -67,6 +67,8 @@ class LlamaServer:
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=fd,
                                      stderr=subprocess.STDOUT, env=env, close_fds=True)
         os.close(fd)
+        # Unnamed from the start: a parent killed while the model loads leaves no file.
+        self._keep_log_unnamed()
         atexit.register(self.stop)
         self._wait_healthy()
         return self
@@ -84,7 +86,6 @@ class LlamaServer:
             try:
                 with urllib.request.urlopen(f"{self.url}/health", timeout=2) as r:
                     if r.status == 200:
-                        self._keep_log_unnamed()
                         return
             except OSError:
                 pass
@@ -112,7 +113,7 @@ class LlamaServer:
 
     def _keep_log_unnamed(self) -> None:
         """Keep reading the log through an open handle, and remove its name, so that no file
-        is left behind even if this process is killed."""
+        is left behind even if this process is killed (the child writes to its own handle)."""
         if self._log is not None:
             self._log_reader = self._log.open("rb")
             self._log.unlink(missing_ok=True)
