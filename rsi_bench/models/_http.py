@@ -7,6 +7,7 @@ import ipaddress
 import os
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -145,9 +146,7 @@ class HttpBackend:
             raise
         except Exception as exc:
             raise self._translate(exc, attempts) from None
-        latency = time.monotonic() - start
-        return Completion(completion.text, completion.stop_reason, completion.usage,
-                          completion.cost_usd, latency, completion.model_id)
+        return replace(completion, latency_s=time.monotonic() - start)
 
     def _translate(self, exc: Exception, attempts: int) -> ModelError:
         where = self.base_url or "the default endpoint"

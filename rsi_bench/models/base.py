@@ -39,10 +39,19 @@ class Usage:
                 + self.cache_write_tokens)
 
 
+OPTIONAL_FIELDS = ("queue_s", "tokens_per_s")  # of Completion: omitted from to_dict when None
+
+
 @dataclass(frozen=True)
 class Completion:
     """One answer. ``model_id`` is the exact model that answered, e.g. ``anthropic/claude-...``;
-    the simulated model's ids always start with ``simulated``."""
+    the simulated model's ids always start with ``simulated``.
+
+    ``queue_s``: of ``latency_s``, the seconds the call waited before its request was sent (for
+    a free slot of the local server, or for it to restart). ``tokens_per_s``: output tokens per
+    second of generation as the server timed it (llama.cpp reports it), else over the request.
+    Both are None where a backend does not know them, and are then left out of ``to_dict`` so
+    that those backends' records stay as they were."""
 
     text: str
     stop_reason: str | None
@@ -50,15 +59,24 @@ class Completion:
     cost_usd: float | None
     latency_s: float
     model_id: str
+    queue_s: float | None = None
+    tokens_per_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        for name in OPTIONAL_FIELDS:
+            if data[name] is None:
+                del data[name]
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Completion:
+        optional = {name: None if data.get(name) is None else float(data[name])
+                    for name in OPTIONAL_FIELDS}
         return cls(text=data["text"], stop_reason=data.get("stop_reason"),
                    usage=Usage(**data.get("usage", {})), cost_usd=data.get("cost_usd"),
-                   latency_s=float(data.get("latency_s", 0.0)), model_id=data["model_id"])
+                   latency_s=float(data.get("latency_s", 0.0)), model_id=data["model_id"],
+                   **optional)
 
 
 @dataclass(frozen=True)

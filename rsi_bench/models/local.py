@@ -8,33 +8,40 @@ concatenated once, in order, into the cache directory (``$RSI_BENCH_CACHE/models
 ``local/<path>.gguf`` serves any other GGUF file (checked against ``sha256=`` if given).
 
 The model is served by llama.cpp (the ``xllamacpp`` wheel) in a child process on 127.0.0.1
-at a free port, and reached through the same openai SDK code path as any OpenAI-compatible
+at a free port (``local_server``), sized to the CPUs this process may really use
+(``local_sizing``), and reached through the same openai SDK code path as any OpenAI-compatible
 server; ``LocalModel.anthropic()`` reaches the same server through the anthropic SDK (llama.cpp
 also speaks the Messages API). ``close()`` (also run at exit) stops the server; the child also
 exits by itself if this process dies.
+
+Supervision: a call that finds the server dead (its process exited, or it no longer answers
+``/health`` after a failed call) stops it, waits (``restart_delay``, doubling with each death
+in a row), starts a new one and sends the call again, so a server killed mid-run costs a
+restart, not an answer. After ``max_restarts`` deaths with no answered call in between it gives
+up with one line naming the exit status and the server's last log lines. Calls wait on the
+model's own semaphore for one of the server's slots, so that the wait is measured: each
+Completion carries ``queue_s`` (waiting for a slot or a restart) and ``tokens_per_s``.
 """
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import importlib.metadata
 import os
-import socket
-import subprocess
-import sys
 import tempfile
+import threading
 import time
-import urllib.request
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from rsi_bench.models.anthropic import AnthropicModel
-from rsi_bench.models.base import Completion, LocalModelError, Message
+from rsi_bench.models.base import Completion, LocalModelError, Message, ModelError
+from rsi_bench.models.local_server import LlamaServer
+from rsi_bench.models.local_sizing import Sizing, size_for_machine
 from rsi_bench.models.openai import OpenAIModel
 from rsi_bench.models.retry import RetryPolicy
-from rsi_bench.models.secrets import SECRET_ENV_VARS
 
 DEFAULT = "qwen2.5-coder-0.5b"
 LOCAL_KEY = "local-no-key"
@@ -162,156 +169,134 @@ def check_gguf(path: Path, sha256: str | None = None) -> Path:
     return verify(path, sha256) if sha256 else path
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
-class LlamaServer:
-    """A llama.cpp server in a child process this object owns."""
-
-    def __init__(self, gguf: Path, *, alias: str, ctx: int = 8192, threads: int | None = None,
-                 parallel: int = 1, startup_timeout: float = 300.0) -> None:
-        self.gguf, self.alias, self.ctx = gguf, alias, ctx
-        self.threads, self.parallel = threads or os.cpu_count() or 1, parallel
-        self.startup_timeout = startup_timeout
-        self.port = 0
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log: Path | None = None
-        self._log_reader: IO[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> LlamaServer:
-        try:
-            importlib.metadata.distribution("xllamacpp")
-        except importlib.metadata.PackageNotFoundError:
-            raise LocalModelError("local models need xllamacpp: pip install "
-                                  "'rsi-bench[local]'") from None
-        self.port = free_port()
-        fd, log = tempfile.mkstemp(prefix="rsi-bench-llama-", suffix=".log")
-        self._log = Path(log)
-        env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV_VARS}
-        cmd = [sys.executable, "-m", "rsi_bench.models.llama_server", "--model", str(self.gguf),
-               "--port", str(self.port), "--alias", self.alias, "--ctx", str(self.ctx),
-               "--threads", str(self.threads), "--parallel", str(self.parallel)]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=fd,
-                                     stderr=subprocess.STDOUT, env=env, close_fds=True)
-        os.close(fd)
-        atexit.register(self.stop)
-        self._wait_healthy()
-        return self
-
-    def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            code = self.proc.poll()
-            if code is not None:
-                reason = _first_error(self.log_tail(60))
-                self.stop()
-                raise LocalModelError(f"the llama.cpp server exited with code {code} while "
-                                      f"loading {self.gguf}: {reason}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as r:
-                    if r.status == 200:
-                        self._keep_log_unnamed()
-                        return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise LocalModelError(f"the llama.cpp server did not become healthy within "
-                              f"{self.startup_timeout:g}s")
-
-    def _keep_log_unnamed(self) -> None:
-        """Keep reading the log through an open handle, and remove its name, so that no file
-        is left behind even if this process is killed."""
-        if self._log is not None:
-            self._log_reader = self._log.open("rb")
-            self._log.unlink(missing_ok=True)
-            self._log = None
-
-    def log_tail(self, lines: int = 15) -> str:
-        if self._log_reader is not None:
-            self._log_reader.seek(0)
-            data = self._log_reader.read()
-        elif self._log is not None and self._log.exists():
-            data = self._log.read_bytes()
-        else:
-            return ""
-        return "\n".join(data.decode(errors="replace").splitlines()[-lines:])
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is not None and proc.poll() is None:
-            if proc.stdin is not None:
-                proc.stdin.close()  # the child exits on end of input
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        elif proc is not None and proc.stdin is not None:
-            proc.stdin.close()
-        if self._log is not None:
-            self._log.unlink(missing_ok=True)
-            self._log = None
-        if self._log_reader is not None:
-            self._log_reader.close()
-            self._log_reader = None
-        atexit.unregister(self.stop)
+LOG_LINES = 8  # of a dead server's log, in the error that gives up on it
 
 
-def _first_error(log: str) -> str:
-    """The first line of a server log that reports an error, without its timestamp."""
-    for line in log.splitlines():
-        words = line.split()
-        if len(words) > 2 and words[1] == "E":  # llama.cpp: "<time> E <component> <message>"
-            return " ".join(words[2:])
-    lines = [line for line in log.splitlines() if line.strip()]
-    return lines[-1].strip() if lines else "no log output"
+@dataclass(frozen=True)
+class Serving:
+    """One server and the client bound to its port; a restart makes a new one."""
+
+    server: LlamaServer
+    backend: OpenAIModel
+    number: int  # 1 for the first server, +1 per restart
 
 
 class LocalModel:
     free = True
+    server_class: type[LlamaServer] = LlamaServer
 
     def __init__(self, model: str = DEFAULT, *, ctx: int = 8192, threads: int | None = None,
-                 parallel: int = 1, timeout: float = 600.0, max_tokens: int = 1024,
+                 parallel: int | str | None = None, timeout: float = 600.0, max_tokens: int = 1024,
                  retry: RetryPolicy | None = None, sha256: str | None = None,
-                 directory: Path | None = None, **_: Any) -> None:
+                 directory: Path | None = None, max_restarts: int = 3,
+                 restart_delay: float = 1.0, sleep: Callable[[float], None] = time.sleep,
+                 sizing: Sizing | None = None, **_: Any) -> None:
         model = model or DEFAULT
         self.name = f"local/{model}"
         self.max_tokens = max_tokens
         if model.endswith(".gguf"):
-            path, alias = check_gguf(Path(model).expanduser(), sha256), Path(model).stem
+            self.gguf, self.alias = check_gguf(Path(model).expanduser(), sha256), Path(model).stem
         else:
-            path, alias = ensure_model(model, directory), model
-        self.server = LlamaServer(path, alias=alias, ctx=ctx, threads=threads,
-                                  parallel=parallel).start()
+            self.gguf, self.alias = ensure_model(model, directory), model
+        self.ctx = ctx
+        self.sizing = sizing or size_for_machine(threads=threads, slots=parallel)
         self.timeout = timeout
         self.retry = retry or RetryPolicy(max_attempts=2)
-        self._openai = OpenAIModel(alias, base_url=f"{self.server.url}/v1", api_key=LOCAL_KEY,
-                                   timeout=timeout, retry=self.retry, max_tokens=max_tokens,
-                                   model_id=self.name, free=True)
+        self.max_restarts, self.restart_delay, self.sleep = max_restarts, restart_delay, sleep
+        self.restarts = 0  # servers started after the first
+        self._deaths = 0  # since the last answered call
+        self._closed = False
+        self._lock = threading.Lock()  # one restart at a time
+        self._slots = threading.BoundedSemaphore(self.sizing.slots)
+        self._serving = self._start(1)
 
-    def complete(self, messages: list[Message], **params: Any) -> Completion:
-        return self._openai.complete(messages, **params)
+    def _start(self, number: int) -> Serving:
+        server = self.server_class(self.gguf, alias=self.alias, ctx=self.ctx,
+                             threads=self.sizing.threads, parallel=self.sizing.slots).start()
+        backend = OpenAIModel(self.alias, base_url=f"{server.url}/v1", api_key=LOCAL_KEY,
+                              timeout=self.timeout, retry=self.retry,
+                              max_tokens=self.max_tokens, model_id=self.name, free=True)
+        return Serving(server, backend, number)
+
+    @property
+    def server(self) -> LlamaServer:
+        return self._serving.server
+
+    def complete(self, messages: Sequence[Message], **params: Any) -> Completion:
+        start = time.monotonic()
+        while True:
+            serving = self._live()
+            with self._slots:
+                sent = time.monotonic()
+                try:
+                    answer = serving.backend.complete(messages, **params)
+                    break
+                except ModelError as exc:
+                    failure = exc
+            # Outside the slot: a restart must not hold one while the model loads.
+            if serving.server.healthy():
+                raise failure
+            self._replace(serving, f"a call failed ({failure})")
+        with self._lock:
+            self._deaths = 0
+        queued = sent - start
+        return replace(answer, latency_s=time.monotonic() - start, queue_s=queued,
+                       tokens_per_s=answer.tokens_per_s or _rate(answer, time.monotonic() - sent))
+
+    def _live(self) -> Serving:
+        serving = self._serving
+        while not serving.server.alive():
+            serving = self._replace(serving, "found dead before a call")
+        return serving
+
+    def _replace(self, dead: Serving, how: str) -> Serving:
+        """Stop a dead server and start the next, unless another call already did, or it has
+        died too often in a row."""
+        with self._lock:
+            if self._closed:
+                raise LocalModelError(f"{self.name}: the model was closed")
+            if self._serving is not dead:
+                return self._serving
+            self._deaths += 1
+            code = dead.server.exit_code()
+            status = ("still running but not answering /health" if code is None
+                      else f"exit status {code}" + (f" (signal {-code})" if code < 0 else ""))
+            tail = " | ".join(line.strip() for line in dead.server.log_tail(LOG_LINES)
+                              .splitlines() if line.strip()) or "no log output"
+            dead.server.stop()
+            if self._deaths > self.max_restarts:
+                raise LocalModelError(
+                    f"the llama.cpp server of {self.name} died {self._deaths} times with no "
+                    f"answered call in between ({status}, {how}); not restarting it again. "
+                    f"Its last log lines: {tail}")
+            self.sleep(self.restart_delay * 2 ** (self._deaths - 1))
+            self._serving = self._start(dead.number + 1)
+            self.restarts += 1
+            return self._serving
 
     def anthropic(self) -> AnthropicModel:
-        """The same server through the anthropic SDK and llama.cpp's Messages API."""
-        return AnthropicModel(self.server.alias, base_url=self.server.url, api_key=LOCAL_KEY,
+        """The current server through the anthropic SDK and llama.cpp's Messages API (not
+        supervised: it does not follow a restart)."""
+        server = self.server
+        return AnthropicModel(server.alias, base_url=server.url, api_key=LOCAL_KEY,
                               timeout=self.timeout, retry=self.retry,
                               max_tokens=self.max_tokens, model_id=self.name, free=True)
 
     def close(self) -> None:
-        self.server.stop()
+        with self._lock:
+            self._closed = True
+            self._serving.server.stop()
 
     def __enter__(self) -> LocalModel:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _rate(answer: Completion, seconds: float) -> float | None:
+    """Output tokens per second over the whole request, when the server did not time it."""
+    tokens = answer.usage.output_tokens
+    return tokens / seconds if tokens and seconds > 0 else None

@@ -78,4 +78,12 @@ class OpenAIModel(HttpBackend):
                       cache_read_tokens=cached)
         model_id = self.model_id(response.model)
         stop = choice.finish_reason if choice is not None else None
-        return Completion(text, stop, usage, self.price(model_id, usage), 0.0, model_id)
+        return Completion(text, stop, usage, self.price(model_id, usage), 0.0, model_id,
+                          tokens_per_s=_server_rate(response))
+
+
+def _server_rate(response: Any) -> float | None:
+    """Generation speed as llama.cpp times it (its ``timings`` extension); None elsewhere."""
+    timings = (getattr(response, "model_extra", None) or {}).get("timings")
+    rate = timings.get("predicted_per_second") if isinstance(timings, dict) else None
+    return float(rate) if isinstance(rate, (int, float)) and rate > 0 else None

@@ -16,8 +16,10 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import RendererAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import MaxNLocator
 
 from rsi_bench.results.analysis import Analysis
@@ -47,9 +49,31 @@ def _panels(n: int, width: float = 4.4, height: float = 3.4, sharey: bool = True
     return fig, list(axes[0])
 
 
+def _suptitle(fig: Figure, headline: str, key: str = "", fontsize: float = 12) -> None:
+    """The figure's title on one line if it fits the figure's width, else the key (what the
+    symbols mean) on a second line, wrapped at the figure's edge if even that is too wide. A
+    one-run report draws narrow figures that a long one-line title would overflow."""
+    text = f"{headline}  {key}" if key else headline
+    width_px = fig.get_figwidth() * DPI - 16
+    if key and _text_width(text, fontsize) > width_px:
+        text = f"{headline}\n{key}"
+    fig.suptitle(text, fontsize=fontsize, wrap=True)
+
+
+def _text_width(text: str, fontsize: float) -> float:
+    renderer = RendererAgg(1, 1, DPI)
+    width, _, _ = renderer.get_text_width_height_descent(text, FontProperties(size=fontsize),
+                                                         ismath=False)
+    return float(width)
+
+
 def _split_rows(analysis: Analysis, run_id: str, split: str) -> pd.DataFrame:
+    """A run's scores on a split, one row per generation of the run: an invalid generation
+    has NaN scores, so that its line breaks there instead of joining its neighbours."""
     s = analysis.scores
-    return s[(s["run"] == run_id) & (s["split"] == split)].sort_values("generation")
+    rows = s[(s["run"] == run_id) & (s["split"] == split)].set_index("generation")
+    gens = analysis.generations[analysis.generations["run"] == run_id]["generation"]
+    return rows.reindex(sorted(gens)).rename_axis("generation").reset_index()
 
 
 def score_per_generation(analysis: Analysis, split: str = "heldout") -> Figure:
@@ -66,7 +90,7 @@ def score_per_generation(analysis: Analysis, split: str = "heldout") -> Figure:
             ax.plot(x, y, marker=MARKERS[i % len(MARKERS)], markersize=4, color=color,
                     alpha=0.55 + 0.45 * (i == 0), label=f"seed {analysis.runs[run_id].seed}")
             sel = analysis.selections[run_id].selected
-            if sel in set(x):
+            if sel in set(x) and not np.isnan(y[list(x).index(sel)]):
                 ax.plot([sel], [y[list(x).index(sel)]], marker="*", markersize=13,
                         color=color, markeredgecolor="black", linestyle="none")
         ax.set_title(f"{cond}  ({len(members)} seed{'s' * (len(members) != 1)})", color=color)
@@ -75,8 +99,8 @@ def score_per_generation(analysis: Analysis, split: str = "heldout") -> Figure:
         ax.legend(loc="lower right")
     axes[0].set_ylabel(f"{SPLIT_NAMES[split]} pass@1 (Wilson 95%)")
     axes[0].set_ylim(-0.02, 1.02)
-    fig.suptitle(f"{SPLIT_NAMES[split]} score per generation  (★ = selected on dev)",
-                 fontsize=12)
+    _suptitle(fig, f"{SPLIT_NAMES[split]} score per generation", "(★ = selected on dev; a gap "
+              "is an invalid generation)")
     return fig
 
 
@@ -88,13 +112,16 @@ def dev_vs_heldout(analysis: Analysis) -> Figure:
     for ax, (cond, members) in zip(axes, groups.items(), strict=True):
         color = condition_color(cond, list(groups))
         for split, style in (("dev", "--"), ("heldout", "-")):
-            rows = analysis.scores[analysis.scores["run"].isin(members)
-                                   & (analysis.scores["split"] == split)]
-            for _, part in rows.groupby("run"):
-                ax.plot(part["generation"], part["score"], linestyle=style, color=color,
+            table = pd.DataFrame({run_id: _split_rows(analysis, run_id, split)
+                                 .set_index("generation")["score"] for run_id in members})
+            for run_id in members:
+                ax.plot(table.index, table[run_id], linestyle=style, color=color,
                         alpha=0.25, linewidth=0.8)
-            mean = rows.groupby("generation")["score"].mean()
+            # the mean only where every seed has a score: a mean over the seeds that happened
+            # to be valid would be a different quantity under the same line
+            mean = table.mean(axis=1, skipna=False)
             ax.plot(mean.index, mean.to_numpy(), linestyle=style, color=color, linewidth=2.2,
+                    marker="o", markersize=2.5,
                     label=f"{SPLIT_NAMES[split]}, mean of {len(members)} seed(s)")
         ax.set_title(cond, color=color)
         ax.set_xlabel("generation")
@@ -102,8 +129,8 @@ def dev_vs_heldout(analysis: Analysis) -> Figure:
         ax.legend(loc="lower right")
     axes[0].set_ylabel("pass@1")
     axes[0].set_ylim(-0.02, 1.02)
-    fig.suptitle("dev (dashed, used for selection) vs held-out (solid, never seen)",
-                 fontsize=12)
+    _suptitle(fig, "dev vs held-out", "(dashed: dev, used for selection; solid: held-out, "
+              "never seen; gap: invalid)")
     return fig
 
 
@@ -122,8 +149,8 @@ def lineage(analysis: Analysis) -> Figure:
                 ax.set_visible(False)
                 continue
             _tree(ax, analysis, members[c], color)
-    fig.suptitle("lineage: parent → child edges, y = held-out score  "
-                 "(■ generation 0, ★ selected, ✕ invalid child)", fontsize=12)
+    _suptitle(fig, "lineage: parent → child, y = held-out score",
+              "(■ generation 0, ★ selected, ✕ invalid child)")
     return fig
 
 
@@ -147,8 +174,12 @@ def _tree(ax: Axes, analysis: Analysis, run_id: str, color: str) -> None:
     ax.scatter([sel], [ypos.get(sel, bottom)], s=160, marker="*", color=color,
                edgecolor="black", zorder=4)
     ax.axhline(bottom, color="#c62828", linewidth=0.5, alpha=0.4)
-    ax.text(0.99, bottom + 0.015, "invalid", transform=ax.get_yaxis_transform(), ha="right",
-            va="bottom", fontsize=7, color="#c62828")
+    # The band is named by a tick label, outside the plotting area: a label inside it sat on
+    # the markers of the last generations (the selected star among them).
+    ticks = [bottom, *np.round(np.arange(0.0, 1.01, 0.2), 1)]
+    ax.set_yticks(ticks, ["invalid", *(f"{t:.1f}" for t in ticks[1:])])
+    for label in ax.get_yticklabels()[:1]:  # none where a shared axis hides them
+        label.set_color("#c62828")
     ax.set_ylim(bottom - 0.06, 1.02)
     ax.set_title(f"{run_id}  ({len(bad)} invalid)", fontsize=10, color=color)
     ax.set_xlabel("generation")
@@ -209,7 +240,7 @@ def heatmap(analysis: Analysis, split: str = "heldout") -> Figure:
         grid[r][0].set_ylabel(f"{len(order)} {SPLIT_NAMES[split]} tasks\n(easy → hard)")
     if image is not None:
         fig.colorbar(image, ax=grid, shrink=0.6, label="pass fraction (grey: not scored)")
-    fig.suptitle(f"task × generation, {SPLIT_NAMES[split]} split", fontsize=12)
+    _suptitle(fig, f"task × generation, {SPLIT_NAMES[split]} split")
     return fig
 
 

@@ -166,3 +166,29 @@ def test_the_server_dies_with_its_parent() -> None:
     while _alive(child) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not _alive(child)
+
+
+@pytest.mark.local_model
+def test_killing_the_real_server_restarts_it_with_the_same_answer() -> None:
+    require_local_model()
+    from rsi_bench.models.local import LocalModel
+
+    messages = [{"role": "user", "content": "Write a Python function add(a, b)."}]
+    model = LocalModel(DEFAULT, restart_delay=0.1)
+    try:
+        first = model.complete(messages, max_tokens=16, temperature=0)
+        assert model.server.proc is not None
+        old = model.server.proc.pid
+        os.kill(old, signal.SIGKILL)
+        model.server.proc.wait()
+        again = model.complete(messages, max_tokens=16, temperature=0)
+        assert model.restarts == 1 and model.server.proc.pid != old
+        assert again.text == first.text and first.text
+        for c in (first, again):
+            print(f"{c.tokens_per_s:.2f} tokens/s, queued {c.queue_s:.3f}s, {c.latency_s:.1f}s")
+            assert c.tokens_per_s is not None and c.tokens_per_s > 0
+            assert c.queue_s is not None and 0 <= c.queue_s <= c.latency_s
+        assert again.queue_s >= 0.1  # the restart (its backoff at least) was waited for
+    finally:
+        model.close()
+    assert not _alive(old)
