@@ -25,8 +25,14 @@ from rsi_bench.models.base import (
 REQUEST_STATUS = frozenset({400, 404, 413, 422})
 
 
+# What the host records of a call but never tells the agent: how long the call queued behind
+# other callers' calls says how busy the model was with them.
+HOST_ONLY = ("queue_s",)
+
+
 def ok(request_id: Any, completion: Completion) -> dict[str, Any]:
-    return {"id": request_id, "ok": True, "completion": completion.to_dict()}
+    told = {k: v for k, v in completion.to_dict().items() if k not in HOST_ONLY}
+    return {"id": request_id, "ok": True, "completion": told}
 
 
 def error(request_id: Any, kind: str, message: str) -> dict[str, Any]:

@@ -190,3 +190,16 @@ def test_an_improve_replays_its_own_answer_never_the_solves(store: Store, tmp_pa
         server.close()
     assert miss["error"]["type"] == "ReplayMiss"
     assert str(tmp_path) not in miss["error"]["message"]
+
+
+def test_an_agent_is_never_told_how_long_its_call_queued() -> None:
+    """Queue time measures other callers' calls: the host records it, the agent's reply lacks
+    it (the control: the completion the host holds does carry it)."""
+    from rsi_bench.broker.replies import ok
+    from rsi_bench.models.base import Completion, Usage
+
+    held = Completion(text="x", stop_reason="stop", usage=Usage(), cost_usd=0.0, latency_s=1.0,
+                      model_id="m", queue_s=12.5, tokens_per_s=3.0)
+    assert held.to_dict()["queue_s"] == 12.5
+    told = ok(1, held)["completion"]
+    assert "queue_s" not in told and told["text"] == "x" and told["tokens_per_s"] == 3.0
