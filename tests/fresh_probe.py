@@ -71,12 +71,18 @@ def state(roots=ROOTS):
                       if not _own(os.path.join(dirpath, n))]
     out["files"] = sorted(set(files))
     sysv = {}
+    # where there is no /proc/sysvipc (gVisor), the kernel's own counters: shmctl(SHM_INFO)
+    # used_ids, msgctl(MSG_INFO) msgpool, semctl(SEM_INFO) semusz
+    info = {"shm": ("shmctl", 14, 0), "msg": ("msgctl", 12, 0), "sem": ("semctl", 19, 7)}
     for table in ("shm", "sem", "msg"):
         try:
             with open("/proc/sysvipc/" + table) as f:
                 sysv[table] = len(f.read().splitlines()[1:])
         except OSError:
-            sysv[table] = -1
+            name, command, field = info[table]
+            buf = (ctypes.c_int * 64)()
+            args = (0, command, buf) if name != "semctl" else (0, 0, command, buf)
+            sysv[table] = buf[field] if getattr(_libc, name)(*args) >= 0 else -1
     out["sysv"] = sysv
     out["mqueue"] = sorted(os.listdir("/dev/mqueue")) if os.path.isdir("/dev/mqueue") else []
     try:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path, PurePosixPath
 
 from rsi_bench.errors import SandboxUnavailable
@@ -108,6 +109,17 @@ class BubblewrapSandbox(ProcessSandbox):
             # /scratch belongs to the job uid, as on docker (seen from the host: its mapped uid).
             job = self.userns.host_uid(spec.uid)
             os.chown(self.host_dir, job, job)
+            # /tmp and /dev/shm are host directories the namespace's root owns (a tmpfs bwrap
+            # mounts belongs to no uid inside, so the wiper could not put back its times, which
+            # any job may set to "now"): sticky and world-writable, like a fresh tmpfs.
+            root = self.userns.host_uid(0)
+            self._shared = {}
+            for inside in ("/tmp", "/dev/shm"):
+                where = Path(tempfile.mkdtemp(prefix=f"{self.host_dir.name}-",
+                                              dir=self.host_dir.parent))
+                os.chown(where, root, root)
+                os.chmod(where, 0o1777)
+                self._shared[inside] = where
         except BaseException:
             super().close()
             raise
@@ -135,8 +147,8 @@ class BubblewrapSandbox(ProcessSandbox):
         args = [self.bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
                 "--unshare-cgroup-try", "--die-with-parent", "--new-session",
                 *self._layout, "--bind", str(self.host_dir), "/scratch",
-                "--perms", "1777", "--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev",
-                "--perms", "1777", "--tmpfs", "/dev/shm", "--remount-ro", "/",
+                "--bind", str(self._shared["/tmp"]), "/tmp", "--proc", "/proc", "--dev", "/dev",
+                "--bind", str(self._shared["/dev/shm"]), "/dev/shm", "--remount-ro", "/",
                 "--hostname", "sandbox", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
                 "--setenv", "LANG", "C.UTF-8", "--chdir", cwd, "--cap-drop", "ALL"]
         for key, value in self.spec.env.items():
@@ -155,6 +167,8 @@ class BubblewrapSandbox(ProcessSandbox):
 
     def close(self) -> None:
         super().close()
+        for where in getattr(self, "_shared", {}).values():
+            shutil.rmtree(where, ignore_errors=True)
         if hasattr(self, "userns"):
             self.userns.close()
 

@@ -42,20 +42,21 @@ TRACES = """
             if sleepers:
                 break
             time.sleep(0.01)
-        try:
-            with open("/proc/sysvipc/shm") as f:
-                segments = len(f.read().splitlines()) - 1
-        except FileNotFoundError:  # gVisor: the kernel's counter instead (SHM_INFO's used_ids)
-            import ctypes
-            info = (ctypes.c_int * 64)()
-            assert ctypes.CDLL(None).shmctl(0, 14, info) >= 0
-            segments = info[0]
+        def shm_segments():
+            try:
+                with open("/proc/sysvipc/shm") as f:
+                    return len(f.read().splitlines()) - 1
+            except FileNotFoundError:  # gVisor: the kernel's counter (SHM_INFO's used_ids)
+                import ctypes
+                info = (ctypes.c_int * 64)()
+                assert ctypes.CDLL(None).shmctl(0, 14, info) >= 0
+                return info[0]
+        segments = shm_segments()
         if name == "chunk" and open("/agent/mode.txt").read() == "IPC":
             import ctypes
             libc = ctypes.CDLL(None, use_errno=True)
             assert libc.shmget(0x5253, 4096, 0o1666) >= 0, ctypes.get_errno()
-        with open("/proc/sysvipc/shm") as f:  # the control: the count sees a new segment
-            planted = len(f.read().splitlines()) - 1
+        planted = shm_segments()  # the control: the count sees a new segment
         return json.dumps({"files": found, "sleepers": sleepers, "calls": CALLS[0],
                            "segments": segments, "planted": planted})
     def improve(workspace, feedback, model):
