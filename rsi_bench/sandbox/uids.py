@@ -30,21 +30,29 @@ def lock_dir() -> Path:
     return path
 
 
+def first_free(folder: Path, names: range, mode: int = 0o644) -> tuple[int, int] | None:
+    """The first of ``names`` whose lock file in ``folder`` no live process holds, and the
+    descriptor that now holds it (the kernel drops the lock when its holder dies)."""
+    for name in names:
+        fd = os.open(folder / f"{name}.lock", os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, mode)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        return name, fd
+    return None
+
+
 class UidLease:
     """One uid, held until ``release()`` (or until this process exits)."""
 
     def __init__(self, role: str) -> None:
         if role not in UID_RANGES:
             raise ValueError(f"unknown sandbox role {role!r}")
-        folder = lock_dir()
-        for uid in UID_RANGES[role]:
-            fd = os.open(folder / f"{uid}.lock", os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                os.close(fd)
-                continue
-            self.uid, self._fd = uid, fd
+        held = first_free(lock_dir(), UID_RANGES[role])
+        if held is not None:
+            self.uid, self._fd = held
             return
         raise SandboxUnavailable(f"every {role} uid ({UID_RANGES[role].start}-"
                                  f"{UID_RANGES[role].stop - 1}) is leased: too many sandboxes "

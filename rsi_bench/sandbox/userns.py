@@ -23,7 +23,6 @@ every ABI the machine runs (x86-64, x32 and i386 on x86_64; arm64 and arm on aar
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import platform
 import struct
@@ -32,6 +31,7 @@ import time
 from pathlib import Path
 
 from rsi_bench.errors import SandboxUnavailable
+from rsi_bench.sandbox.uids import first_free
 
 HOST_UID_BASE = 1 << 30  # far above the ranges /etc/subuid, docker and distributions hand out
 RANGE = 65536
@@ -107,14 +107,9 @@ def _claim_slot() -> tuple[int, int]:
     """A slot no other live sandbox on this host holds, and the locked descriptor that holds
     it (the kernel drops the lock when the holder dies, so a crash leaks nothing)."""
     LOCK_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
-    for slot in range(SLOTS):  # the lowest free slot: lock files stay as few as sandboxes
-        fd = os.open(LOCK_DIR / f"{slot}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            continue
-        return slot, fd
+    held = first_free(LOCK_DIR, range(SLOTS), 0o600)  # the lowest: lock files stay few
+    if held is not None:
+        return held
     raise SandboxUnavailable(f"all {SLOTS} bubblewrap uid ranges are in use")
 
 
