@@ -14,6 +14,7 @@
 #   QUICKSTART_OS_RELEASE      file that names the system               (/etc/os-release)
 #   QUICKSTART_MIN_FREE_MB     free space every step's filesystem needs (computed per step)
 #   QUICKSTART_PYTHON          the Python to install into and run with  (python3)
+#   QUICKSTART_LDCONFIG        what lists the system's shared libraries (ldconfig)
 #   QUICKSTART_APT_EXTRA       more apt packages, e.g. chromium for the report's browser test
 #   QUICKSTART_PIP_EXTRAS      the package's extras                    (local)
 #   QUICKSTART_DOCKERD_LOG     where a dockerd started here logs       (/var/log/rsi-bench-dockerd.log)
@@ -29,7 +30,7 @@ mode=run
 case "${1:-}" in
   --dry-run) mode=dry; shift ;;
   --setup-only) mode=setup; shift ;;
-  -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 RUN_ARGS=("$@")
 [ ${#RUN_ARGS[@]} -gt 0 ] || RUN_ARGS=("${DEFAULT_RUN[@]}")
@@ -45,6 +46,7 @@ quote() { printf '%q ' "$@" | sed 's/ $//'; }
 
 PY=${QUICKSTART_PYTHON:-python3}
 [ -z "${QUICKSTART_PYTHON:-}" ] && [ -x "$REPO/.venv/bin/python" ] && PY=$REPO/.venv/bin/python
+EXTRAS=${QUICKSTART_PIP_EXTRAS:-local}
 
 # sbin is searched too: dockerd and debootstrap live there, off a normal user's PATH.
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
@@ -53,6 +55,15 @@ system_name() {
   local f=${QUICKSTART_OS_RELEASE:-/etc/os-release}
   if [ -r "$f" ]; then (. "$f" && printf '%s' "${PRETTY_NAME:-${NAME:-this system}}"); else
     printf 'this system'; fi
+}
+
+# The local model's llama.cpp build links GCC's OpenMP runtime, which a minimal system lacks.
+# (grep reads all of ldconfig's output: with -q it could exit first and fail the pipe.)
+have_libgomp() {
+  local ldconfig=${QUICKSTART_LDCONFIG:-}
+  [ -n "$ldconfig" ] || ldconfig=$(command -v ldconfig || ls /usr/sbin/ldconfig /sbin/ldconfig \
+    2>/dev/null | head -1)
+  "${ldconfig:-ldconfig}" -p 2>/dev/null | grep 'libgomp\.so\.1 ' >/dev/null
 }
 
 # apt packages still missing: the three the sandboxes need (found by their commands, so a
@@ -65,6 +76,7 @@ missing_packages() {
   if ! have "$PY"; then out+=(python3 python3-venv)
   elif needs_venv && ! "$PY" -c 'import venv, ensurepip' 2>/dev/null; then out+=(python3-venv)
   fi
+  [[ ,$EXTRAS, == *,local,* ]] && ! have_libgomp && out+=(libgomp1)
   local p
   for p in ${QUICKSTART_APT_EXTRA:-}; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || out+=("$p")
@@ -84,16 +96,18 @@ sys.exit(not (os.path.exists(marker) and sys.prefix == sys.base_prefix))' 2>/dev
 }
 
 # The package imports from this checkout, with the local model's server and weights.
-package_ok() {
-  (cd / && "$PY" - "$REPO") <<'EOF' 2>/dev/null
+package_ok() {  # prints why not
+  (cd / && "$PY" - "$REPO") <<'EOF' 2>&1 | tail -1
 import os, sys
 import rsi_bench, xllamacpp  # noqa: F401
 from rsi_bench.models.local import DEFAULT, KNOWN, cache_dir, chunk_files
 here = os.path.realpath(sys.argv[1]) + os.sep
-assert os.path.realpath(rsi_bench.__file__).startswith(here)
+if not os.path.realpath(rsi_bench.__file__).startswith(here):
+    sys.exit(f"rsi_bench imports from {os.path.dirname(rsi_bench.__file__)}, not from here")
 if not (cache_dir() / f"{DEFAULT}.gguf").exists():
     chunk_files(KNOWN[DEFAULT])
 EOF
+  return "${PIPESTATUS[0]}"
 }
 
 docker_ok() { have docker && docker info >/dev/null 2>&1; }
@@ -118,7 +132,7 @@ device() { df -Pk "$1" 2>/dev/null | awk 'NR == 2 { print $1 }'; }
 step "check this machine (root, Debian-like, Python, free disk)"
 mapfile -t APT < <(missing_packages)
 python_installed=1; have "$PY" || python_installed=0
-pkg_done=0; [ "$python_installed" = 1 ] && package_ok && pkg_done=1
+pkg_done=0; [ "$python_installed" = 1 ] && package_ok >/dev/null && pkg_done=1
 dockerd_done=0; docker_ok && dockerd_done=1
 image_done=0; image_why=""
 if [ "$dockerd_done" = 1 ] && [ "$pkg_done" = 1 ]; then
@@ -182,7 +196,7 @@ fi
 
 # ---------------------------------------------------------------- step 3: the Python package
 
-extras=${QUICKSTART_PIP_EXTRAS:-local}
+extras=$EXTRAS
 step "python package rsi-bench[$extras] from this checkout"
 if [ "$pkg_done" = 1 ] && [ "$extras" = local ]; then skip "rsi_bench imports from here, with the local model"
 elif [ "$mode" = dry ]; then
@@ -198,7 +212,7 @@ else
     PY=$REPO/.venv/bin/python
   fi
   "$PY" -m pip install -q -e ".[$extras]"
-  package_ok || stop "the package installed, but rsi_bench does not import from $REPO with $PY"
+  why=$(package_ok) || stop "the package installed, but $PY cannot use it: ${why:-no reason given}"
   echo "   installed with $PY"
 fi
 

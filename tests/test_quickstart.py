@@ -146,3 +146,20 @@ def test_too_little_free_disk_says_how_much_is_needed() -> None:
     line = one_line_refusal(run(env={"QUICKSTART_MIN_FREE_MB": str(10**9)}))
     assert f"need {10**9} MB free" in line and "which has" in line
     assert "ok:" in plan(env={"QUICKSTART_MIN_FREE_MB": "1"})[1]  # control: a low bar passes
+
+
+def _ldconfig(tmp_path: Path, listing: str) -> str:
+    fake = tmp_path / "ldconfig"
+    fake.write_text(f"#!/bin/sh\nprintf '%s' '{listing}'\n")
+    fake.chmod(0o755)
+    return str(fake)
+
+
+def test_a_system_without_openmp_gets_libgomp_for_the_local_model(tmp_path: Path) -> None:
+    # A minimal Debian has no libgomp1, and the local model's server cannot load without it.
+    lacking = {"QUICKSTART_LDCONFIG": _ldconfig(tmp_path, "2 libs found in cache\n")}
+    assert "libgomp1" in plan(env=lacking)[2]
+    assert "libgomp1" not in plan(env={**lacking, "QUICKSTART_PIP_EXTRAS": "dev"})[2]
+    having = {"QUICKSTART_LDCONFIG": _ldconfig(
+        tmp_path, "\tlibgomp.so.1 (libc6,x86-64) => /lib/x86_64-linux-gnu/libgomp.so.1\n")}
+    assert "libgomp1" not in plan(env=having)[2]

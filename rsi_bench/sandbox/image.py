@@ -121,8 +121,14 @@ def _debootstrap_base(client: Any, mirror: str, log: Callable[[str], None]) -> N
         log(f"docker import -> {OFFLINE_BASE}")
         repo, tag = OFFLINE_BASE.split(":")
         label = f'LABEL {PACKAGES_LABEL}="{" ".join(PACKAGES)}"'
-        client.api.import_image_from_file(str(tarball), repository=repo, tag=tag,
-                                          changes=[label])
+        import docker.errors
+
+        try:
+            client.api.import_image_from_file(str(tarball), repository=repo, tag=tag,
+                                              changes=[label])
+        except docker.errors.APIError as exc:
+            raise SandboxUnavailable(f"dockerd could not import the Debian root as "
+                                     f"{OFFLINE_BASE}: {exc.explanation or exc}") from exc
 
 
 def setup(client: Any, *, source: str = "auto", mirror: str = DEFAULT_MIRROR,
@@ -146,6 +152,9 @@ def setup(client: Any, *, source: str = "auto", mirror: str = DEFAULT_MIRROR,
             )
         except docker.errors.BuildError as exc:
             raise SandboxUnavailable(f"building {tag} failed: {exc.msg}") from exc
+        except docker.errors.APIError as exc:
+            raise SandboxUnavailable(f"dockerd could not build {tag}: "
+                                     f"{exc.explanation or exc}") from exc
     return str(image.id)
 
 

@@ -72,3 +72,36 @@ def test_numpy_imports_in_the_judge(source: str, status: str) -> None:
     with Judge("docker", workers=1, timeout=30.0) as judge:
         verdict = judge.judge(PROBE, source)
     assert verdict.status == status, verdict.detail
+
+
+class _RefusingDaemon:
+    """A docker client whose daemon refuses the import and the build (as a dockerd that cannot
+    remount its root refuses them), with the images the build would start from present."""
+
+    def __init__(self) -> None:
+        import docker.errors
+
+        def refuse(*_args: object, **_kwargs: object) -> None:
+            raise docker.errors.APIError(
+                "500 Server Error", explanation="Error processing tar file(exit status 1): "
+                "remount /, flags: 0x84000: invalid argument")
+
+        self.api = type("Api", (), {"import_image_from_file": staticmethod(refuse)})()
+        self.images = type("Images", (), {"get": staticmethod(lambda name: name),
+                                          "build": staticmethod(refuse)})()
+
+
+def test_a_daemon_error_while_importing_the_base_is_one_clear_error(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    monkeypatch.setattr(image, "debootstrap_rootfs",
+                        lambda rootfs, mirror, log: rootfs.mkdir(parents=True))
+    monkeypatch.setattr(image.shutil, "which", lambda name: "/usr/sbin/debootstrap")
+    with pytest.raises(SandboxUnavailable, match=r"dockerd could not import the Debian root "
+                                                 r"as rsi-bench-base:.*remount /"):
+        image._debootstrap_base(_RefusingDaemon(), "http://mirror.invalid", log=lambda _: None)
+
+
+def test_a_daemon_error_while_building_is_one_clear_error() -> None:
+    with pytest.raises(SandboxUnavailable, match=r"dockerd could not build rsi-bench-judge.*"
+                                                 r"remount /"):
+        image.setup(_RefusingDaemon(), source="debootstrap", log=lambda _: None)
