@@ -52,8 +52,12 @@ def _check(name: str) -> Check:
     detail = f"python3 runs as uid {result.stdout.decode().strip()}"
     if name == "local":
         detail += "; NO isolation (debugging only)"
-    elif not isolated:
+    elif not isolated and result.exit_code == 0:
         return Check(name, False, "the sandbox reached the network")
+    elif not isolated:  # the probe itself failed: say how, not that the network was reached
+        tail = result.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        return Check(name, False, f"the network probe failed to run (exit {result.exit_code}): "
+                                  f"{tail[0][:200]}")
     else:
         detail += "; no network"
     if info.get("image_id"):
