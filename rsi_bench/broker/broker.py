@@ -34,7 +34,9 @@ from rsi_bench.broker.budget import (
     Budget,
     Ledger,
     Spent,
+    account,
     estimate_input_tokens,
+    split_solve_budget,
     worst_case_usd,
 )
 from rsi_bench.broker.limits import SocketLimits
@@ -82,10 +84,13 @@ class Broker:
                  *, concurrency: int = 4, cache: bool = True,
                  prices: Mapping[str, Price | Mapping[str, Any]] | None = None,
                  sampling: Sampling | None = None, splits: Mapping[str, str] | None = None,
-                 socket_limits: SocketLimits | None = None) -> None:
+                 socket_limits: SocketLimits | None = None,
+                 dev_share: float | None = None) -> None:
         """``sampling``: the loop's seeding (none: the agent's params are sent as they are);
         ``splits``: task id -> split, so the cache tells splits apart; ``socket_limits``: for
-        every socket serving this broker (default: ``SocketLimits.from_env()``)."""
+        every socket serving this broker (default: ``SocketLimits.from_env()``);
+        ``dev_share``: keep the solve budget in two accounts, this share of it for dev solves
+        and the rest for hidden ones (``rsi_bench.broker.budget``; none: one account)."""
         self.model = model
         self.store = store
         self.cache = cache
@@ -96,9 +101,16 @@ class Broker:
         if unknown:
             raise ModelError(f"budgets for unknown role(s) {sorted(unknown)}; roles: {ROLES}")
         self.price = self._price(prices)
-        previous = {r: Spent(int(u["calls"]), int(u["tokens"]), float(u["usd"]))
-                    for r, u in usage_by_role(store).items()}
-        self.ledger = Ledger(self.budgets, previous)  # a resumed run keeps what it spent
+        self.partitioned = dev_share is not None
+        accounts = (split_solve_budget(self.budgets, dev_share) if dev_share is not None
+                    else self.budgets)
+        previous: dict[str, Spent] = {}  # a resumed run keeps what it spent
+        for (role, split), used in usage_by_role(store).items():
+            s = previous.setdefault(account(role, split, self.partitioned), Spent())
+            s.calls += int(used["calls"])
+            s.tokens += int(used["tokens"])
+            s.usd += float(used["usd"])
+        self.ledger = Ledger(accounts, previous)
         self.redactor = Redactor(getattr(model, "secrets", lambda: [])())
         self._slots = threading.BoundedSemaphore(concurrency)
         self._answers: dict[str, dict[str, Any]] = {}
@@ -192,7 +204,8 @@ class Broker:
         tokens = estimate_input_tokens(chars) + self._max_tokens(params)
         usd = worst_case_usd(self.price, estimate_input_tokens(chars), self._max_tokens(params))
         try:
-            reservation = self.ledger.reserve(context.role, tokens, usd)
+            reservation = self.ledger.reserve(
+                account(context.role, context.split, self.partitioned), tokens, usd)
         except BudgetExceeded as exc:
             self._record(context, key, request, "refused", error=exc)
             raise

@@ -107,7 +107,8 @@ class Loop:
         # requests hash exactly as they did when they were recorded
         self.broker = LoopBroker(model, self.store, budgets, concurrency=config.concurrency,
                                  loop_seed=config.seed, splits=self.splits,
-                                 seeded=str(model.name).split("/", 1)[0] in SEEDED_PROVIDERS)
+                                 seeded=str(model.name).split("/", 1)[0] in SEEDED_PROVIDERS,
+                                 dev_share=self._dev_share())
         self.limits = Limits()
         self._paid_before = float(self.store.read().execute(  # by earlier attempts of this run
             "SELECT COALESCE(SUM(cost_usd), 0) FROM model_calls WHERE cache_hit = 0"
@@ -165,6 +166,16 @@ class Loop:
         return {"total": per_gen * (self.config.generations + 1) + 2 * sealed,
                 "done": done + invalid * per_gen, "per_generation": per_gen,
                 "cost_usd": self.spent()}
+
+    def _dev_share(self) -> float:
+        """Dev solves' share of all the solves the run plans (every generation's dev and
+        held-out solves, the sealed ones twice): their share of the solve budget."""
+        count = {split: sum(self.splits[t.id] == split for t in self.tasks)
+                 for split in ("dev", "heldout", "sealed")}
+        rounds = self.config.generations + 1
+        dev = count["dev"] * rounds
+        total = dev + count["heldout"] * rounds + count["sealed"] * 2
+        return dev / total if total else 1.0
 
     def spent(self) -> float:
         """Dollars paid to the model so far (cache hits and replays are free)."""

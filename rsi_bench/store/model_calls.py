@@ -106,14 +106,16 @@ def export_jsonl(store: Store) -> Iterator[str]:
                          sort_keys=True, ensure_ascii=False)
 
 
-def usage_by_role(store: Store) -> dict[str, dict[str, float]]:
-    """Totals per role over answered calls: the budget ledger a resumed run starts from."""
-    out: dict[str, dict[str, float]] = {}
+def usage_by_role(store: Store) -> dict[tuple[str, str | None], dict[str, float]]:
+    """Totals per (role, split) over answered calls: the budget ledger a resumed run starts
+    from."""
+    out: dict[tuple[str, str | None], dict[str, float]] = {}
     rows = store.read().execute(
-        """SELECT role, COUNT(*) AS calls, SUM(input_tokens + output_tokens + cache_read_tokens
-                  + cache_write_tokens) AS tokens, SUM(COALESCE(cost_usd, 0)) AS usd
-           FROM model_calls WHERE status = 'ok' AND cache_hit = 0 GROUP BY role""")
+        """SELECT role, split, COUNT(*) AS calls, SUM(input_tokens + output_tokens
+                  + cache_read_tokens + cache_write_tokens) AS tokens,
+                  SUM(COALESCE(cost_usd, 0)) AS usd
+           FROM model_calls WHERE status = 'ok' AND cache_hit = 0 GROUP BY role, split""")
     for row in rows:
-        out[row["role"]] = {"calls": row["calls"], "tokens": row["tokens"] or 0,
-                            "usd": row["usd"] or 0.0}
+        out[(row["role"], row["split"])] = {"calls": row["calls"], "tokens": row["tokens"] or 0,
+                                            "usd": row["usd"] or 0.0}
     return out
