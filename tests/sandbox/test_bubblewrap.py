@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from file_hunt import HUNT_FUNCTION
 from sandboxes import require_backend
 
 import rsi_bench
@@ -58,27 +59,10 @@ def run(box: Sandbox, code: str, data: object = None, user: int | None = None) -
     return json.loads(result.stdout)
 
 
-# Reads every regular file it can (the first MiB; .gz files decompressed) outside /proc, /sys
-# and /dev, and reports each whose name or content holds one of the needles.
-HUNT = r"""
-import gzip, json, os, sys
-needles = [n.encode("latin-1") for n in json.load(sys.stdin)]
-found = []
-for dirpath, dirs, files in os.walk("/"):
-    if dirpath == "/":
-        dirs[:] = [d for d in dirs if d not in ("proc", "sys", "dev")]
-    for name in files:
-        path = os.path.join(dirpath, name)
-        try:
-            with open(path, "rb") as f:
-                data = f.read(1 << 20)
-            if name.endswith(".gz"):
-                data += gzip.decompress(data)[: 1 << 20]
-        except (OSError, EOFError, ValueError):
-            data = b""
-        if "humaneval" in name.lower() or any(n in data for n in needles):
-            found.append(path)
-print(json.dumps(found))
+# The hunt of tests/file_hunt.py over the whole sandbox, the needles from stdin.
+HUNT = HUNT_FUNCTION + r"""
+import json, sys
+print(json.dumps(hunt([n.encode("latin-1") for n in json.load(sys.stdin)])))
 """
 
 
@@ -256,21 +240,24 @@ def test_a_judged_solution_finds_no_human_eval_data_nor_its_hidden_tests() -> No
 
     require_backend("bubblewrap")
     wanted = [MARKER.encode().hex(), *(n.encode("latin-1").hex() for n in human_eval_needles())]
-    body = HUNT.replace("needles = [n.encode(\"latin-1\") for n in json.load(sys.stdin)]",
-                        f"needles = [bytes.fromhex(n) for n in {wanted!r}]")
-    hunt = "def hunt():\n" + "\n".join("    " + line for line in body.strip().splitlines())
-    hunt = hunt.replace("print(json.dumps(found))", "return found")
+
+    def solution(plant: bool = False, keep_planted: bool = True) -> str:
+        found = f"_hunt([bytes.fromhex(n) for n in {wanted!r}])"
+        if not keep_planted:
+            found = f"[p for p in {found} if p != '/scratch/note']"
+        planting = (f"    open('/scratch/note', 'w').write(bytes.fromhex({wanted[0]!r}).decode())\n"
+                    if plant else "")
+        return (HUNT_FUNCTION.replace("def hunt(needles):", "def _hunt(needles):")
+                + f"\ndef hunt():\n{planting}    return {found}\n")
+
     task = Task(id="bubblewrap/hunt", entry_point="hunt", reference="def hunt():\n    return []\n",
                 prompt='def hunt() -> list:\n    """Return findings."""\n',
                 tests=f"def check(candidate):\n    assert candidate() == [], {MARKER!r}\n")
-    plant = f"    open('/scratch/note', 'w').write(bytes.fromhex({wanted[0]!r}).decode())\n"
     with Judge("bubblewrap", workers=1, timeout=300.0) as judge:
-        clean = judge.judge(task, hunt)
+        clean = judge.judge(task, solution())
         # Control: the same hunt finds the marker once it is in a file the solution can read.
-        planted_hunt = hunt.replace("def hunt():\n", "def hunt():\n" + plant, 1)
-        planted = judge.judge(task, planted_hunt)
+        planted = judge.judge(task, solution(plant=True))
         # ... and finds nothing else: without the planted file in its findings it passes.
-        only = judge.judge(task, planted_hunt.replace(
-            "return found", "return [p for p in found if p != '/scratch/note']"))
+        only = judge.judge(task, solution(plant=True, keep_planted=False))
     assert clean.status == "pass", clean
     assert (planted.status, only.status) == ("fail", "pass"), (planted, only)
