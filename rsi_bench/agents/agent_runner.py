@@ -144,6 +144,11 @@ def _child(mode: str, job: dict, result_fd: int, log_fd: int) -> None:  # type: 
     if job.get("memory_mb"):
         size = int(job["memory_mb"]) << 20
         resource.setrlimit(resource.RLIMIT_AS, (size, size))
+    if job.get("cpu_s"):
+        # The host excludes model waits from the wall clock; CPU spent meanwhile is bounded
+        # here (per process: SIGXCPU at the agent's own timeout, SIGKILL a second later).
+        cpu = max(1, int(float(job["cpu_s"]) + 0.999))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     null = os.open(os.devnull, os.O_RDWR)
     private = os.dup(result_fd)
     os.dup2(null, 0)
@@ -341,6 +346,9 @@ def _reply(data: bytes, exit_status: int | None, timed_out: bool,
             raise ValueError("not a reply")
     except ValueError:
         code = os.waitstatus_to_exitcode(exit_status) if exit_status is not None else None
+        if code == -signal.SIGXCPU:
+            return {"status": "error", "detail": "the agent process used up its CPU time "
+                    "limit and was killed"}
         return {"status": "error", "detail": f"the agent process ended (exit code {code}) "
                 "without returning"}
     return reply
