@@ -224,13 +224,13 @@ def run(config_file: Path | None, seeds: tuple[int, ...], budgets: tuple[str, ..
             reporter.close()
             loop.close()
         click.echo(f"\nseed {seed}: {seed_dir}")
-        click.echo("gen  parent  improver  status     dev     heldout  sealed")
+        click.echo("gen  parent  improver  status     dev     heldout  sealed  infra")
         for row in rows:
             cells = [f"{row.scores[s]:.3f}" if s in row.scores else "-"
                      for s in ("dev", "heldout", "sealed")]
             parent = "-" if row.parent is None else str(row.parent)
             click.echo(f"{row.generation:<4} {parent:<7} {row.improver:<9} {row.status:<10} "
-                       f"{cells[0]:<7} {cells[1]:<8} {cells[2]}" +
+                       f"{cells[0]:<7} {cells[1]:<8} {cells[2]:<7} {row.infra}" +
                        (f"  ({row.reason})" if row.reason else ""))
         click.echo(f"store: {seed_dir / 'run.sqlite'}; agents (git): {seed_dir / 'agents'}")
     if write_report:

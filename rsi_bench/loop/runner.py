@@ -29,7 +29,7 @@ from rsi_bench.broker import Broker, Budget
 from rsi_bench.broker.sampling import SEEDED_PROVIDERS, Sampling
 from rsi_bench.broker.sampling import sampling_seed as sampling_seed  # re-exported
 from rsi_bench.errors import InputError
-from rsi_bench.infra import InfraFailure, InfraRetry, RunStopped
+from rsi_bench.infra import InfraFailure, InfraRetry, RunStopped, infra_counts
 from rsi_bench.judge import Job, Judge
 from rsi_bench.loop.config import RunConfig
 from rsi_bench.loop.lineage import Lineage
@@ -54,6 +54,7 @@ class Row:
     improver: str
     scores: dict[str, float]
     reason: str | None
+    infra: int = 0  # jobs of this generation that failed outside the agent and ran again
 
 
 class LoopBroker(Broker):
@@ -351,8 +352,10 @@ class Loop:
             entry = per.setdefault(r["generation"], {}).setdefault(r["split"], [0, 0])
             entry[0] += r["status"] == "pass"
             entry[1] += 1
+        infra = infra_counts(self.runs.events())
         return [Row(g.generation, g.status, g.parent, g.improver,
-                    {s: p / n for s, (p, n) in per.get(g.generation, {}).items()}, g.reason)
+                    {s: p / n for s, (p, n) in per.get(g.generation, {}).items()}, g.reason,
+                    infra.get(g.generation, 0))
                 for g in self.runs.generations()]
 
     def close(self) -> None:

@@ -119,6 +119,8 @@ def _generation(row: dict[str, Any]) -> dict[str, Any]:
         "cost": {k: row[k] for k in ("calls", "solve_calls", "improve_calls", "input_tokens",
                                      "output_tokens", "cost_usd", "cost_known", "cache_hits",
                                      "cum_cost_usd")},
+        "infra": row["infra"],
+        "time": {k: None if pd.isna(row[k]) else row[k] for k in ("agent_s", "model_s")},
     }
 
 

@@ -15,6 +15,8 @@ limits shorter than one model call, in tests/agents/test_agent_time.py).
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +57,8 @@ def _behind(monkeypatch: pytest.MonkeyPatch, **flaky: Any) -> list[FlakyTranspor
 
 
 def _events(run_dir: Path, kind: str) -> list[dict[str, Any]]:
-    import sqlite3
-
     with sqlite3.connect(run_dir / "run.sqlite") as db:
-        return [{"generation": g, "detail": d} for g, d in db.execute(
+        return [{"generation": g, "detail": json.loads(d)} for g, d in db.execute(
             "SELECT generation, detail_json FROM events WHERE kind = ? ORDER BY id", (kind,))]
 
 
@@ -95,14 +95,20 @@ def test_slow_and_flaky_model_changes_nothing(tmp_path: Path, undisturbed: dict[
     assert infra and all(e["detail"]["cause"].startswith("model: ") for e in infra)
     assert any("no answer" in e["detail"]["cause"] for e in infra)
     assert not _events(tmp_path, "infra_stop")
-    import sqlite3
-
     with sqlite3.connect(tmp_path / "run.sqlite") as db:
         times = db.execute("SELECT agent_s, model_s FROM results WHERE solve_status = 'ok'"
                            ).fetchall()
-    # every solve that reached the judge called the model at least once: its model time is
-    # the injected latency, which was not agent time
-    assert times and all(model >= 0.2 and agent >= 0 for agent, model in times)
+        # solves whose every call reached the model (none answered from the cache, as a
+        # retried job's earlier calls and a child's smoke solve are)
+        uncached = db.execute("""
+            SELECT r.model_s FROM results r WHERE r.solve_status = 'ok' AND NOT EXISTS (
+                SELECT 1 FROM model_calls c WHERE c.role = 'solve' AND c.cache_hit = 1
+                AND c.generation = r.generation AND c.task_id = r.task_id
+                AND c.sample = r.sample)""").fetchall()
+    # every solve's calls went through its broker socket: model time was measured for each,
+    # and where the model was really asked it holds the injected latency, not agent time
+    assert times and all(model > 0 and agent >= 0 for agent, model in times)
+    assert uncached and all(model >= 0.2 for (model,) in uncached)
 
 
 def test_a_dead_model_server_stops_the_run_and_resume_finishes_it(
