@@ -131,3 +131,34 @@ def test_a_dead_model_server_stops_the_run_and_resume_finishes_it(
     _behind(monkeypatch, latency_factor=1.0, error_rate=0.0)  # the server is back
     _run(tmp_path)
     _same_run(store_rows(tmp_path), undisturbed)
+
+
+def test_sandboxes_that_fail_to_start_are_infra_and_change_nothing(
+        tmp_path: Path, undisturbed: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first starts of a judge runner and of an agent container fail, as they do when
+    docker is overloaded: infra events, then exactly the undisturbed run."""
+    from rsi_bench.agents import pool
+    from rsi_bench.judge import judge
+    from rsi_bench.sandbox.channel import ChannelError
+
+    monkeypatch.setenv("RSI_BENCH_INFRA_BACKOFF", "0")
+    failures = {"judge": 2, "agent": 2}
+
+    def failing(kind: str, start: Any, error: type[Exception]) -> Any:
+        def wrapped(self: Any) -> None:
+            if failures[kind] > 0:
+                failures[kind] -= 1
+                raise error(f"the {kind} runner did not start in the sandbox (injected)")
+            start(self)
+        return wrapped
+
+    monkeypatch.setattr(judge._Worker, "start",
+                        failing("judge", judge._Worker.start, judge.JudgeStartError))
+    monkeypatch.setattr(pool._Worker, "start",
+                        failing("agent", pool._Worker.start, ChannelError))
+    _run(tmp_path)
+    assert failures == {"judge": 0, "agent": 0}
+    _same_run(store_rows(tmp_path), undisturbed)
+    causes = [e["detail"]["cause"] for e in _events(tmp_path, "infra")]
+    assert len(causes) == 4 and all(c.startswith("sandbox did not start") for c in causes)
+    assert {e["detail"]["job"] for e in _events(tmp_path, "infra")} == {"solve", "judge"}
