@@ -308,7 +308,7 @@ class Loop:
         return outcome
 
     def _solve_and_judge_once(self, g: int, agents: SolvePool, task: Task, sample: int) -> None:
-        where = {"generation": g, "task_id": task.id, "sample": sample}
+        where: dict[str, Any] = {"generation": g, "task_id": task.id, "sample": sample}
         outcome = self.infra.run(lambda: self._solve(agents, task, sample), what="solve",
                                  **where)
         judge_s, judge_info, status, detail = 0.0, {}, outcome.status, outcome.detail
