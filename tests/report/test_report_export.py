@@ -110,8 +110,9 @@ def test_tasks_csv(hand_out: Path) -> None:
     rows = read_csv(hand_out / "tasks.csv")
     assert len(rows) == 3 * 12  # three evaluated generations x 12 tasks
     assert set(rows[0]) == {"run", "condition", "seed", "generation", "task_id", "split",
-                            "samples", "passes", "score"}
+                            "samples", "passes", "score", "agent_s", "model_s"}
     g3 = {r["task_id"]: r for r in rows if r["generation"] == "3"}
+    assert {(r["agent_s"], r["model_s"]) for r in rows} == {("0.25", "2")}
     assert [g3[f"h{i}"]["passes"] for i in range(1, 9)] == list("11111100")
     assert {g3[f"d{i}"]["split"] for i in range(1, 5)} == {"dev"}
 
