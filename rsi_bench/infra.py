@@ -13,6 +13,11 @@ limits:
   the judge's "did not start"). No agent or solution code had run in that sandbox yet.
 - **the docker daemon**: an error from the docker SDK or its HTTP transport on the host.
 - **host memory**: ``MemoryError`` in this process.
+- **a container stopped from outside**: a warm agent container's runner was lost and docker
+  says the container is gone, or stopped without an OOM kill (``lost_sandbox_cause``). Under
+  runc its PID 1 is root's init, which no agent process can signal, and an agent that fills
+  its cgroup makes docker report an OOM kill: both stay the agent's. Under gVisor a fork bomb
+  can end the sandbox itself, so there a lost runner is always the agent's.
 
 Everything that happens inside a sandbox after the agent's code started is the agent's: a
 runner lost or killed, a container out of memory (the agent's processes share its cgroup), a
@@ -92,6 +97,26 @@ def host_cause(exc: BaseException) -> str | None:
     if _is_docker_error(exc):
         return f"docker daemon: {type(exc).__name__}: {str(exc)[:300]}"
     return model_cause(exc)
+
+
+def lost_sandbox_cause(sandbox: Any) -> str | None:
+    """Why a docker (runc) sandbox's runner was lost, when the host can tell that no agent
+    caused it; None when it cannot (the agent's outcome)."""
+    container = getattr(sandbox, "container", None)
+    if container is None or getattr(sandbox, "runtime", "") not in ("", "runc"):
+        return None
+    try:
+        container.reload()
+    except Exception as exc:  # noqa: BLE001 - only docker's own errors are classified
+        if not _is_docker_error(exc):
+            return None
+        if type(exc).__name__ == "NotFound":
+            return "docker: the container was removed from outside"
+        return f"docker daemon: {type(exc).__name__}: {str(exc)[:300]}"
+    state = container.attrs.get("State") or {}
+    if state.get("OOMKilled") or state.get("Running", True):
+        return None
+    return f"docker: the container stopped from outside (exit code {state.get('ExitCode')})"
 
 
 def _env_number(name: str, default: float) -> float:

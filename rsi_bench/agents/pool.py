@@ -55,6 +55,7 @@ from rsi_bench.agents.container import (
 )
 from rsi_bench.agents.manifest import AgentError, load_manifest
 from rsi_bench.broker import Broker, BrokerServer
+from rsi_bench.infra import InfraFailure, lost_sandbox_cause
 from rsi_bench.models.base import CallContext
 from rsi_bench.sandbox import Limits, SandboxSpec, backend_kind
 from rsi_bench.sandbox.channel import Attached, ChannelError
@@ -148,19 +149,28 @@ class _Worker:
             reply = json.loads(_read_line(self.attached.out_fd, self._buffer,
                                           deadline.deadline))
         except _Closed as exc:
-            self.stop()
             if "deadline" in str(exc):
+                self.stop()
                 return {"status": "timeout", "detail": deadline.describe_timeout()}
-            return {"status": "error", "detail": f"the agent runner was lost ({exc})"}
+            return self._lost(str(exc))
         except (ValueError, OSError) as exc:
-            self.stop()
-            return {"status": "error", "detail": f"the agent runner was lost ({exc!r})"}
+            return self._lost(repr(exc))
         if not isinstance(reply, dict):
             self.stop()
             return {"status": "error", "detail": "the agent runner sent a malformed reply"}
         if reply.get("dirty"):
             self.stop()  # a fresh container for the next solve
         return reply
+
+    def _lost(self, why: str) -> dict[str, Any]:
+        """The runner's channel broke: the agent's outcome, unless docker shows the container
+        was stopped from outside (``rsi_bench.infra.lost_sandbox_cause``: then the host raises
+        ``InfraFailure``; nothing from the container is read to decide it)."""
+        cause = lost_sandbox_cause(self.attached.sandbox)
+        self.stop()
+        if cause:
+            raise InfraFailure(f"{cause}; the agent runner was lost ({why})")
+        return {"status": "error", "detail": f"the agent runner was lost ({why})"}
 
     def stop(self) -> None:
         self.attached.stop()

@@ -8,6 +8,8 @@ printing an infra cause all stay the agent's outcome.
 
 from __future__ import annotations
 
+import os
+import threading
 from typing import Any
 
 import pytest
@@ -16,7 +18,7 @@ from sandboxes import require_backend
 
 from rsi_bench.agents.pool import SolvePool
 from rsi_bench.broker import Broker
-from rsi_bench.infra import host_cause
+from rsi_bench.infra import InfraFailure, host_cause
 from rsi_bench.models.base import ProviderError
 
 pytestmark = pytest.mark.docker
@@ -83,6 +85,19 @@ def _solve_again(world: World) -> Any:
             while True:
                 hog.append(bytearray(64 << 20))
     """),
+    ("fills its container's memory (a cgroup OOM kill)", """
+        import os
+        def solve(task_view, model):
+            for _ in range(3):  # 3 x 900 MB: each within RLIMIT_AS, together over the cgroup
+                if os.fork() == 0:
+                    hog = bytearray(900 << 20)
+                    for i in range(0, len(hog), 4096):
+                        hog[i] = 1
+                    os._exit(0)
+            for _ in range(3):
+                os.wait()
+            raise MemoryError("the container ran out of memory")
+    """),
     ("breaks its broker connection", """
         import os, socket
         def solve(task_view, model):
@@ -135,3 +150,52 @@ def test_a_container_that_cannot_start_is_infra(world: World,
         with pytest.raises(Exception) as raised:
             pool.solve(world.task("median").view())
     assert host_cause(raised.value) is not None, repr(raised.value)
+
+
+class SignalModel:
+    """Answers at once and says that the agent is running (no timing decides the test)."""
+
+    name = "simulated"
+
+    def __init__(self) -> None:
+        self.called = threading.Event()
+
+    def complete(self, messages: Any, **params: Any) -> Any:
+        from rsi_bench.models.base import Completion, Usage
+
+        self.called.set()
+        return Completion("ok", "end_turn", Usage(1, 1), 0.0, 0.0, "simulated/signal")
+
+
+def test_a_container_stopped_from_outside_is_infra(world: World) -> None:
+    """docker stops the warm container while the agent runs (a daemon restart, an operator's
+    cleanup): the host sees the container exited without an OOM kill."""
+    require_backend("docker")
+    import docker
+
+    agent = make_agent(world.tmp / "agent", f"""
+        import time
+        def solve(task_view, model):
+            model.complete([{{"role": "user", "content": "started"}}])
+            time.sleep(60)
+            return "{MEDIAN}"
+        def improve(workspace, feedback, model):
+            pass
+    """)
+    model = SignalModel()
+    label = f"{RUN_LABEL}-outside-{os.getpid()}"
+    client = docker.from_env()
+
+    def stop_it() -> None:
+        model.called.wait(120)
+        for container in client.containers.list(filters={"label": f"rsi-bench.run={label}"}):
+            container.kill()
+
+    killer = threading.Thread(target=stop_it)
+    killer.start()
+    with SolvePool(agent, broker=Broker(model, world.store), generation=0, timeout=90.0,
+                   run_label=label) as pool:
+        with pytest.raises(InfraFailure, match="stopped from outside"):
+            pool.solve(world.task("median").view())
+    killer.join()
+    assert model.called.is_set()
