@@ -39,6 +39,7 @@ GRADER_DIR = "/opt/rsi-bench"
 BROKER_SOCKET = "/run/rsi-bench/broker.sock"
 MAX_RESULT = 4 << 20
 TAIL = 4096
+CPU_GRACE_S = 5  # CPU seconds an agent process may use beyond its own timeout
 MAX_EVENTS = 50
 
 
@@ -146,8 +147,10 @@ def _child(mode: str, job: dict, result_fd: int, log_fd: int) -> None:  # type: 
         resource.setrlimit(resource.RLIMIT_AS, (size, size))
     if job.get("cpu_s"):
         # The host excludes model waits from the wall clock; CPU spent meanwhile is bounded
-        # here (per process: SIGXCPU at the agent's own timeout, SIGKILL a second later).
-        cpu = max(1, int(float(job["cpu_s"]) + 0.999))
+        # here, per process: SIGXCPU at the agent's own timeout plus CPU_GRACE_S, SIGKILL a
+        # second later. The container's CPU quota (one core) keeps a process's CPU time under
+        # its wall time, so an agent that merely runs out of time is a timeout, never this.
+        cpu = max(1, int(float(job["cpu_s"]) + CPU_GRACE_S + 0.999))
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     null = os.open(os.devnull, os.O_RDWR)
     private = os.dup(result_fd)

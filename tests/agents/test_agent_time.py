@@ -8,6 +8,7 @@ control where the same time is the agent's own and must time out.
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -136,11 +137,29 @@ def test_a_model_call_longer_than_the_limit_does_not_time_the_improve_out(
     assert own.status == "timeout" and "own time passed 4 s" in own.detail
 
 
+class HeldModel:
+    """The simulated model, each call held until ``release`` is set (at most 600 s)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.name = inner, inner.name
+        self.release = threading.Event()
+
+    def complete_in_context(self, messages: Any, context: Any, **params: Any) -> Any:
+        self.release.wait(600)
+        return self.inner.complete_in_context(messages, context, **params)
+
+    def complete(self, messages: Any, **params: Any) -> Any:
+        self.release.wait(600)
+        return self.inner.complete(messages, **params)
+
+
 @pytest.mark.docker
 @pytest.mark.slow
 def test_cpu_burnt_while_the_model_is_busy_is_still_bounded(world: World) -> None:
     """The exclusion is of wall time only: an agent that computes while its call is in
-    flight is stopped by its CPU limit (the agent's own timeout in CPU seconds)."""
+    flight is stopped by its CPU limit (its own timeout plus 5 CPU seconds). The call is held
+    until the test ends and the cap is large, so only the CPU limit can end this solve,
+    however slowly the machine gives the burner its CPU."""
     require_backend("docker")
     burner = make_agent(world.tmp / "burner", f"""
         import threading
@@ -154,8 +173,12 @@ def test_cpu_burnt_while_the_model_is_busy_is_still_bounded(world: World) -> Non
         def improve(workspace, feedback, model):
             pass
     """)
-    broker = _slow_broker(world, 20.0)
-    with SolvePool(burner, broker=broker, generation=0, timeout=3.0,
-                   run_label=RUN_LABEL) as pool:
-        burnt = pool.solve(world.task("median").view())
+    model = HeldModel(world.broker.model)
+    try:
+        with SolvePool(burner, broker=Broker(model, world.store), generation=0, timeout=3.0,
+                       run_label=RUN_LABEL, model_cap=500.0) as pool:
+            burnt = pool.solve(world.task("median").view())
+    finally:
+        model.release.set()
     assert burnt.status == "error" and "CPU time" in burnt.detail, burnt.detail
+    assert burnt.agent_s < 3.0 <= 8.0 <= burnt.duration_s
