@@ -304,7 +304,8 @@ def main(argv: list[str]) -> int:
     nonce = str(job.pop("nonce"))
     with os.fdopen(job_w, "wb") as sink:
         sink.write(json.dumps(job).encode())
-    deadline = time.monotonic() + float(job["timeout"])
+    clock = _AgentClock(float(job["timeout"]), float(job.get("wall") or job["timeout"]),
+                        str(job.get("excluded_file") or ""))
     data, exit_status, timed_out = bytearray(), None, False
     while exit_status is None:
         ready, _, _ = select.select([result_r], [], [], 0.05)
@@ -313,7 +314,7 @@ def main(argv: list[str]) -> int:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
             exit_status = status
-        elif time.monotonic() > deadline:
+        elif clock.over():
             timed_out = True
             break
     _kill_uid(int(job["uid"]))
@@ -337,11 +338,34 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+class _AgentClock:
+    """The agent's own time: the wall clock since the job began, less the model time the host
+    excluded (``excluded_file``: written only by the host, in a directory no sandbox uid can
+    write; seconds, already capped), and never past the hard wall ``wall``."""
+
+    def __init__(self, timeout: float, wall: float, excluded_file: str) -> None:
+        self.start = time.monotonic()
+        self.timeout, self.wall, self.path = timeout, max(wall, timeout), excluded_file
+        self.excluded, self._read_at = 0.0, 0.0
+
+    def over(self) -> bool:
+        now = time.monotonic()
+        if self.path and now - self._read_at >= 0.25:
+            self._read_at = now
+            try:
+                with open(self.path) as source:
+                    self.excluded = max(self.excluded, float(source.read() or 0.0))
+            except (OSError, ValueError):
+                pass  # no call yet, or a write in flight: keep the last value
+        elapsed = now - self.start
+        return elapsed > self.wall or elapsed - min(self.excluded, self.wall) > self.timeout
+
+
 def _reply(data: bytes, exit_status: int | None, timed_out: bool,
            timeout: float) -> dict:  # type: ignore[type-arg]
     if timed_out:
-        return {"status": "timeout", "detail": f"no result within {timeout:g} s; every process "
-                "of the agent was killed"}
+        return {"status": "timeout", "detail": f"no result within {timeout:g} s of the agent's "
+                "own time; every process of the agent was killed"}
     line = data.split(b"\n", 1)[0]
     try:
         reply = json.loads(line)

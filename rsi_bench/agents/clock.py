@@ -10,17 +10,25 @@ times). ``AgentDeadline`` moves the job's deadline by that time, up to ``cap``:
 
 so ``timeout`` is the agent's own time, whatever the machine's load or the model's speed, and
 no agent can stretch it without bound: each call is bounded by the model's own timeout and
-retries, the sum of them by ``cap``, and the whole job by ``timeout + cap`` (the hard wall the
-runner inside the sandbox enforces as well). CPU burnt while a call is in flight is bounded
-by the sandbox's CPU quota over that wall, and by the runner's per-process CPU limit.
+retries, the sum of them by ``cap``, and the whole job by ``timeout + cap``. CPU burnt while a
+call is in flight is bounded by the sandbox's CPU quota over that wall, and by the runner's
+per-process CPU limit.
+
+The runner inside the sandbox enforces the deadline, on its own clock from the moment the
+agent starts (so starting a container under load is never agent time): ``ExcludedFile``
+writes the excluded seconds into the job's broker socket directory, which only the host can
+write, and the runner reads them. The host kills the sandbox ``GRACE_S`` after the same
+deadline, as a backstop.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 Clock = Callable[[], float]
 DEFAULT_CAP_FACTOR = 10.0  # model time a job may have excluded, as a multiple of its timeout
@@ -105,6 +113,45 @@ class AgentDeadline:
         return max(self.elapsed() - self.model_s(), 0.0)
 
     def describe_timeout(self) -> str:
-        return (f"the agent's own time passed {self.timeout:g} s (wall {self.elapsed():.1f} s, "
-                f"of which {self.model_s():.1f} s waiting on the model; at most "
-                f"{self.cap:g} s of model time is excluded); the container was killed")
+        """Deterministic (a detail is part of the result): the times are in agent_s, model_s."""
+        return (f"no result within {self.timeout:g} s of the agent's own time (at most "
+                f"{self.cap:g} s of model time excluded); the container was killed")
+
+
+EXCLUDED_NAME = "model_s"  # in the job's broker socket directory
+
+
+class ExcludedFile:
+    """``with ExcludedFile(deadline, directory):`` keeps ``directory/model_s`` holding the
+    seconds the deadline excludes (capped), for the runner inside the sandbox."""
+
+    def __init__(self, deadline: AgentDeadline, directory: Path | None,
+                 every: float = 0.25) -> None:
+        self.deadline, self.every = deadline, every
+        self.path = None if directory is None else directory / EXCLUDED_NAME
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _write(self) -> None:
+        assert self.path is not None
+        tmp = self.path.with_name(f".{EXCLUDED_NAME}.tmp")
+        tmp.write_text(f"{self.deadline.excluded():.3f}\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, self.path)
+
+    def _loop(self) -> None:
+        while not self._done.wait(self.every):
+            self._write()
+
+    def __enter__(self) -> ExcludedFile:
+        if self.path is not None:
+            self._write()
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)

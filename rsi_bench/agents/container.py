@@ -34,7 +34,7 @@ from typing import Any
 import rsi_bench.agent_client as agent_client
 from rsi_bench.agents.agent_runner import RESULT_TAG
 from rsi_bench.agents.audit import Finding
-from rsi_bench.agents.clock import AgentDeadline, ModelClock
+from rsi_bench.agents.clock import EXCLUDED_NAME, AgentDeadline, ExcludedFile, ModelClock
 from rsi_bench.agents.manifest import AgentError, load_manifest
 from rsi_bench.agents.tarback import Caps, fetch_workspace
 from rsi_bench.agents.tree import copy_agent
@@ -156,10 +156,11 @@ def _agent_box(agent_dir: Path, *, context: CallContext | None, broker: _Countin
 
 def _watch(box: Sandbox, deadline: AgentDeadline, done: threading.Event,
            killed: threading.Event) -> None:
-    """Kill the sandbox once the agent's own time passes its timeout (the deadline moves
-    while a model call is in flight, so it is read again on every turn)."""
+    """The host's backstop: kill the sandbox ``GRACE_S`` after the agent's deadline, which
+    the runner inside enforces itself (the deadline moves while a model call is in flight, so
+    it is read again on every turn)."""
     while not done.is_set():
-        left = deadline.deadline() - time.monotonic()
+        left = deadline.deadline() + GRACE_S - time.monotonic()
         if left <= 0:
             killed.set()
             box.close()
@@ -172,13 +173,18 @@ def _run_runner(box: Sandbox, mode: str, job: dict[str, Any],
     """Run the runner once; return its reply, or a reply describing why there is none."""
     nonce = secrets.token_hex(16)
     wall = deadline.hard_wall
-    payload = {**job, "nonce": nonce, "uid": box.spec.uid, "timeout": wall,
-               "cpu_s": deadline.timeout, "memory_mb": box.spec.limits.job_memory_mb,
-               "agent_dir": AGENT_IN}
+    sockets = next((Path(host) for host, inside in box.spec.mounts.items()
+                    if inside == SOCKET_DIR_IN), None)
+    payload = {**job, "nonce": nonce, "uid": box.spec.uid, "timeout": deadline.timeout,
+               "wall": wall, "cpu_s": deadline.timeout,
+               "memory_mb": box.spec.limits.job_memory_mb, "agent_dir": AGENT_IN,
+               "excluded_file": f"{SOCKET_DIR_IN}/{EXCLUDED_NAME}" if sockets else ""}
     done, killed = threading.Event(), threading.Event()
     watcher = threading.Thread(target=_watch, args=(box, deadline, done, killed), daemon=True)
     deadline.start()
     watcher.start()
+    stack = ExitStack()
+    stack.enter_context(ExcludedFile(deadline, sockets))
     try:
         result = box.exec(["python3", "-I", "-S", RUNNER_IN, mode],
                           input=json.dumps(payload).encode(), timeout=wall + GRACE_S, user=0,
@@ -191,6 +197,7 @@ def _run_runner(box: Sandbox, mode: str, job: dict[str, Any],
         done.set()
         watcher.join()
         deadline.stop()
+        stack.close()
     if killed.is_set():
         return {"status": "timeout", "detail": deadline.describe_timeout()}
     assert result is not None

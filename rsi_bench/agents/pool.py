@@ -35,11 +35,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from rsi_bench.agents.clock import AgentDeadline
+from rsi_bench.agents.clock import EXCLUDED_NAME, AgentDeadline, ExcludedFile
 from rsi_bench.agents.container import (
     CLIENT_DIR,
     CLIENT_IN,
     DEFAULT_LIMITS,
+    GRACE_S,
     MAX_TOTAL_BYTES,
     RUNNER,
     RUNNER_IN,
@@ -145,9 +146,9 @@ class _Worker:
         deadline.start()
         try:
             _write_all(self.attached.in_fd, json.dumps(job).encode() + b"\n")
-            # never later than the hard wall: the deadline moves by at most the cap
+            # the runner enforces the deadline; this is the backstop, GRACE_S after it
             reply = json.loads(_read_line(self.attached.out_fd, self._buffer,
-                                          deadline.deadline))
+                                          lambda: deadline.deadline() + GRACE_S))
         except _Closed as exc:
             if "deadline" in str(exc):
                 self.stop()
@@ -235,10 +236,12 @@ class SolvePool:
             deadline = AgentDeadline(self.timeout, self.model_cap, counter.clock)
             context = CallContext("solve", task_view.id, self.generation, sample)
             job = {"entry": self.entry, "task": _task_json(task_view),
-                   "uid": worker.uid, "timeout": deadline.hard_wall, "cpu_s": self.timeout,
-                   "memory_mb": self.limits.job_memory_mb, "agent_dir": AGENT_IN}
+                   "uid": worker.uid, "timeout": self.timeout, "wall": deadline.hard_wall,
+                   "cpu_s": self.timeout, "memory_mb": self.limits.job_memory_mb,
+                   "agent_dir": AGENT_IN, "excluded_file": f"{SOCKET_DIR_IN}/{EXCLUDED_NAME}"}
             with BrokerServer(counter, worker.socket_dir / "broker.sock",  # type: ignore[arg-type]
-                              identity=context, mode=0o666):
+                              identity=context, mode=0o666), \
+                    ExcludedFile(deadline, worker.socket_dir):
                 reply = worker.run(job, deadline)
                 deadline.stop()
         finally:

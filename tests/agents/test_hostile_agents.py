@@ -144,10 +144,8 @@ def test_improve_that_loops_forever(world: World) -> None:
             while True:
                 pass
     """, timeout=3)
-    # the host ends it at the agent's own deadline (no model time to exclude here): the
-    # whole container is killed, every process of the agent with it
-    assert outcome.status == "timeout" and "own time passed 3 s" in outcome.detail
-    assert "the container was killed" in outcome.detail and outcome.model_s == 0.0
+    assert outcome.status == "timeout" and "every process of the agent was killed" in \
+        outcome.detail
     assert 3 <= outcome.duration_s < 10
     next_run_is_clean(world)
 
