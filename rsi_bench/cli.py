@@ -12,6 +12,7 @@ import click
 
 from rsi_bench import __version__
 from rsi_bench.errors import RsiBenchError, SandboxUnavailable
+from rsi_bench.infra import RunStopped
 
 SANDBOXES = ["docker", "docker:runsc", "bubblewrap", "local"]
 
@@ -325,7 +326,8 @@ _register_commands()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: user errors become one line on stderr and exit status 2."""
+    """Entry point: user errors become one line on stderr and exit status 2; a run stopped
+    by infrastructure failures (``rsi_bench.infra``) one line and exit status 3."""
     try:
         cli.main(args=argv, prog_name="rsi-bench", standalone_mode=False)
     except click.exceptions.Abort:
@@ -334,6 +336,9 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
+    except RunStopped as exc:  # infra retries spent: the same command resumes the run
+        click.echo(f"rsi-bench: {exc}", err=True)
+        sys.exit(3)
     except RsiBenchError as exc:
         click.echo(f"rsi-bench: error: {exc}", err=True)
         sys.exit(2)

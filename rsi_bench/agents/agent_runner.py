@@ -39,6 +39,7 @@ GRADER_DIR = "/opt/rsi-bench"
 BROKER_SOCKET = "/run/rsi-bench/broker.sock"
 MAX_RESULT = 4 << 20
 TAIL = 4096
+CPU_GRACE_S = 5  # CPU seconds an agent process may use beyond its own timeout
 MAX_EVENTS = 50
 
 
@@ -144,6 +145,13 @@ def _child(mode: str, job: dict, result_fd: int, log_fd: int) -> None:  # type: 
     if job.get("memory_mb"):
         size = int(job["memory_mb"]) << 20
         resource.setrlimit(resource.RLIMIT_AS, (size, size))
+    if job.get("cpu_s"):
+        # The host excludes model waits from the wall clock; CPU spent meanwhile is bounded
+        # here, per process: SIGXCPU at the agent's own timeout plus CPU_GRACE_S, SIGKILL a
+        # second later. The container's CPU quota (one core) keeps a process's CPU time under
+        # its wall time, so an agent that merely runs out of time is a timeout, never this.
+        cpu = max(1, int(float(job["cpu_s"]) + CPU_GRACE_S + 0.999))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     null = os.open(os.devnull, os.O_RDWR)
     private = os.dup(result_fd)
     os.dup2(null, 0)
@@ -296,7 +304,8 @@ def main(argv: list[str]) -> int:
     nonce = str(job.pop("nonce"))
     with os.fdopen(job_w, "wb") as sink:
         sink.write(json.dumps(job).encode())
-    deadline = time.monotonic() + float(job["timeout"])
+    clock = _AgentClock(float(job["timeout"]), float(job.get("wall") or job["timeout"]),
+                        str(job.get("excluded_file") or ""))
     data, exit_status, timed_out = bytearray(), None, False
     while exit_status is None:
         ready, _, _ = select.select([result_r], [], [], 0.05)
@@ -305,7 +314,7 @@ def main(argv: list[str]) -> int:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
             exit_status = status
-        elif time.monotonic() > deadline:
+        elif clock.over():
             timed_out = True
             break
     _kill_uid(int(job["uid"]))
@@ -329,11 +338,34 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+class _AgentClock:
+    """The agent's own time: the wall clock since the job began, less the model time the host
+    excluded (``excluded_file``: written only by the host, in a directory no sandbox uid can
+    write; seconds, already capped), and never past the hard wall ``wall``."""
+
+    def __init__(self, timeout: float, wall: float, excluded_file: str) -> None:
+        self.start = time.monotonic()
+        self.timeout, self.wall, self.path = timeout, max(wall, timeout), excluded_file
+        self.excluded, self._read_at = 0.0, 0.0
+
+    def over(self) -> bool:
+        now = time.monotonic()
+        if self.path and now - self._read_at >= 0.25:
+            self._read_at = now
+            try:
+                with open(self.path) as source:
+                    self.excluded = max(self.excluded, float(source.read() or 0.0))
+            except (OSError, ValueError):
+                pass  # no call yet, or a write in flight: keep the last value
+        elapsed = now - self.start
+        return elapsed > self.wall or elapsed - min(self.excluded, self.wall) > self.timeout
+
+
 def _reply(data: bytes, exit_status: int | None, timed_out: bool,
            timeout: float) -> dict:  # type: ignore[type-arg]
     if timed_out:
-        return {"status": "timeout", "detail": f"no result within {timeout:g} s; every process "
-                "of the agent was killed"}
+        return {"status": "timeout", "detail": f"no result within {timeout:g} s of the agent's "
+                "own time; every process of the agent was killed"}
     line = data.split(b"\n", 1)[0]
     try:
         reply = json.loads(line)
@@ -341,6 +373,9 @@ def _reply(data: bytes, exit_status: int | None, timed_out: bool,
             raise ValueError("not a reply")
     except ValueError:
         code = os.waitstatus_to_exitcode(exit_status) if exit_status is not None else None
+        if code == -signal.SIGXCPU:
+            return {"status": "error", "detail": "the agent process used up its CPU time "
+                    "limit and was killed"}
         return {"status": "error", "detail": f"the agent process ended (exit code {code}) "
                 "without returning"}
     return reply

@@ -45,12 +45,13 @@ def _serve_one(job: dict, uid: int) -> dict:  # type: ignore[type-arg]
     """Run one solve job through a fresh one-call runner; return its reply."""
     nonce = secrets.token_hex(16)
     timeout = float(job["timeout"])
+    wall = float(job.get("wall") or timeout)  # the agent's time, model waits included
     proc = subprocess.Popen([sys.executable, "-I", "-S", RUNNER, "solve"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, cwd="/", close_fds=True)
     try:
         out, err = proc.communicate(json.dumps({**job, "nonce": nonce}).encode(),
-                                    timeout=timeout + SERVE_GRACE_S)
+                                    timeout=wall + SERVE_GRACE_S)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()

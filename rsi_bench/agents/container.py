@@ -5,8 +5,10 @@ from inheriting anything but its parent's files. The container gets: the agent, 
 /agent (a staged copy, so the host directory can change afterwards and the sandbox uid can read
 it); the runner and the model client, read-only; and, for calls that may use a model, a broker
 socket bound to (role, task id, generation), so the agent cannot pose as another task or spend
-another role's budget. The wall clock is enforced by the runner (it kills the agent's processes)
-and, as a backstop, by the host (it kills the container).
+another role's budget. The agent's time is enforced by the host, which kills the container
+once the job's wall clock, less the time its calls spent waiting on the broker and the model,
+passes the timeout (``clock.py``); the runner enforces the hard wall (timeout plus the cap on
+model time) and a per-process CPU limit inside.
 
 What is mounted at /agent is exactly what the lineage records (``tree.py``: one walk for both).
 An improve's workspace comes back as a tar stream checked header by header (``tarback.py``):
@@ -32,11 +34,13 @@ from typing import Any
 import rsi_bench.agent_client as agent_client
 from rsi_bench.agents.agent_runner import RESULT_TAG
 from rsi_bench.agents.audit import Finding
+from rsi_bench.agents.clock import EXCLUDED_NAME, AgentDeadline, ExcludedFile, ModelClock
 from rsi_bench.agents.manifest import AgentError, load_manifest
 from rsi_bench.agents.tarback import Caps, fetch_workspace
 from rsi_bench.agents.tree import copy_agent
 from rsi_bench.broker import Broker, BrokerServer
-from rsi_bench.models.base import CallContext
+from rsi_bench.infra import model_cause
+from rsi_bench.models.base import CallContext, ModelError
 from rsi_bench.sandbox import Limits, Sandbox, SandboxSpec, get_backend
 from rsi_bench.sandbox.uids import UidLease
 from rsi_bench.tasks.model import TaskView
@@ -63,6 +67,9 @@ class SolveOutcome:
     model_calls: int
     events: tuple[Finding, ...] = ()  # what the sandbox saw the agent try (heuristic)
     output_tail: str = ""  # the agent's own prints, last 4 KiB
+    model_s: float = 0.0  # time with a model call in flight (excluded from the limit)
+    agent_s: float = 0.0  # the rest of the wall clock: what the limit measures
+    infra: str = ""  # why the host saw a failure outside the agent (``rsi_bench.infra``)
 
 
 @dataclass(frozen=True)
@@ -73,6 +80,9 @@ class ImproveOutcome:
     model_calls: int = 0
     events: tuple[Finding, ...] = ()  # sandbox events and refused workspace entries
     output_tail: str = ""
+    model_s: float = 0.0
+    agent_s: float = 0.0
+    infra: str = ""
 
 
 @dataclass(frozen=True)
@@ -83,15 +93,27 @@ class CheckOutcome:
 
 
 class _CountingBroker:
-    """Counts the calls that reached the host through this container's socket."""
+    """Counts the calls that reached the host through this container's socket, times them
+    (``clock``: what the job's deadline excludes) and keeps the first infra cause of a failed
+    one (``rsi_bench.infra.model_cause``), as the host saw it."""
 
     def __init__(self, broker: Broker) -> None:
         self._broker, self.calls, self._lock = broker, 0, threading.Lock()
+        self.clock = ModelClock()
+        self.infra = ""
 
     def complete(self, *args: Any, **kwargs: Any) -> Any:
         with self._lock:  # the server answers each connection in its own thread
             self.calls += 1
-        return self._broker.complete(*args, **kwargs)
+        with self.clock.call():
+            try:
+                return self._broker.complete(*args, **kwargs)
+            except ModelError as exc:
+                cause = model_cause(exc)
+                if cause:
+                    with self._lock:
+                        self.infra = self.infra or cause
+                raise
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._broker, name)
@@ -132,15 +154,55 @@ def _agent_box(agent_dir: Path, *, context: CallContext | None, broker: _Countin
         yield box
 
 
-def _run_runner(box: Sandbox, mode: str, job: dict[str, Any], timeout: float) -> dict[str, Any]:
+def _watch(box: Sandbox, deadline: AgentDeadline, done: threading.Event,
+           killed: threading.Event) -> None:
+    """The host's backstop: kill the sandbox ``GRACE_S`` after the agent's deadline, which
+    the runner inside enforces itself (the deadline moves while a model call is in flight, so
+    it is read again on every turn)."""
+    while not done.is_set():
+        left = deadline.deadline() + GRACE_S - time.monotonic()
+        if left <= 0:
+            killed.set()
+            box.close()
+            return
+        done.wait(min(left, 1.0))
+
+
+def _run_runner(box: Sandbox, mode: str, job: dict[str, Any],
+                deadline: AgentDeadline) -> dict[str, Any]:
     """Run the runner once; return its reply, or a reply describing why there is none."""
     nonce = secrets.token_hex(16)
-    payload = {**job, "nonce": nonce, "uid": box.spec.uid, "timeout": timeout,
-               "memory_mb": box.spec.limits.job_memory_mb, "agent_dir": AGENT_IN}
-    result = box.exec(["python3", "-I", "-S", RUNNER_IN, mode], input=json.dumps(payload).encode(),
-                      timeout=timeout + GRACE_S, user=0, cwd="/")
+    wall = deadline.hard_wall
+    sockets = next((Path(host) for host, inside in box.spec.mounts.items()
+                    if inside == SOCKET_DIR_IN), None)
+    payload = {**job, "nonce": nonce, "uid": box.spec.uid, "timeout": deadline.timeout,
+               "wall": wall, "cpu_s": deadline.timeout,
+               "memory_mb": box.spec.limits.job_memory_mb, "agent_dir": AGENT_IN,
+               "excluded_file": f"{SOCKET_DIR_IN}/{EXCLUDED_NAME}" if sockets else ""}
+    done, killed = threading.Event(), threading.Event()
+    watcher = threading.Thread(target=_watch, args=(box, deadline, done, killed), daemon=True)
+    deadline.start()
+    watcher.start()
+    stack = ExitStack()
+    stack.enter_context(ExcludedFile(deadline, sockets))
+    try:
+        result = box.exec(["python3", "-I", "-S", RUNNER_IN, mode],
+                          input=json.dumps(payload).encode(), timeout=wall + GRACE_S, user=0,
+                          cwd="/")
+    except Exception:
+        if not killed.is_set():
+            raise
+        result = None  # the watcher removed the container under the exec
+    finally:
+        done.set()
+        watcher.join()
+        deadline.stop()
+        stack.close()
+    if killed.is_set():
+        return {"status": "timeout", "detail": deadline.describe_timeout()}
+    assert result is not None
     if result.timed_out:
-        return {"status": "timeout", "detail": f"no result within {timeout + GRACE_S:g} s; "
+        return {"status": "timeout", "detail": f"no result within {wall + GRACE_S:g} s; "
                 "the container was killed"}
     prefix = f"{RESULT_TAG} {nonce} ".encode()
     for line in result.stdout.splitlines():
@@ -171,23 +233,27 @@ def _task_json(view: TaskView) -> dict[str, Any]:
 
 def run_solve(agent_dir: str | Path, task_view: TaskView, *, broker: Broker, generation: int,
               sample: int = 0, backend: str = "docker", limits: Limits = DEFAULT_LIMITS,
-              timeout: float = 180.0, run_label: str = "agent") -> SolveOutcome:
-    """Run the agent's ``solve`` on one task in a fresh sandbox."""
+              timeout: float = 180.0, run_label: str = "agent",
+              model_cap: float | None = None) -> SolveOutcome:
+    """Run the agent's ``solve`` on one task in a fresh sandbox. ``timeout`` is the agent's
+    own time; up to ``model_cap`` seconds of model time are excluded (``clock.py``)."""
     start = time.monotonic()
     counter = _CountingBroker(broker)
+    deadline = AgentDeadline(timeout, model_cap, counter.clock)
     context = CallContext("solve", task_view.id, generation, sample)
     try:
         manifest = load_manifest(agent_dir)
         with _agent_box(Path(agent_dir), context=context, broker=counter, backend=backend,
                         limits=limits, run_label=run_label) as box:
             reply = _run_runner(box, "solve", {"entry": manifest.entry,
-                                               "task": _task_json(task_view)}, timeout)
+                                               "task": _task_json(task_view)}, deadline)
     except AgentError as exc:
         return SolveOutcome("invalid", None, str(exc), 0.0, 0)
-    return solve_outcome(reply, start, counter.calls)
+    return solve_outcome(reply, start, counter, deadline)
 
 
-def solve_outcome(reply: Mapping[str, Any], start: float, calls: int) -> SolveOutcome:
+def solve_outcome(reply: Mapping[str, Any], start: float, counter: _CountingBroker,
+                  deadline: AgentDeadline) -> SolveOutcome:
     """A solve's outcome from the runner's reply (a reply that claims ok without a string
     solution is an error)."""
     status = str(reply.get("status"))
@@ -195,8 +261,9 @@ def solve_outcome(reply: Mapping[str, Any], start: float, calls: int) -> SolveOu
     if status == "ok" and not isinstance(solution, str):
         status, solution = "error", None
     return SolveOutcome(status, solution, str(reply.get("detail", "")),
-                        time.monotonic() - start, calls, _events(reply),
-                        str(reply.get("output_tail", "")))
+                        time.monotonic() - start, counter.calls, _events(reply),
+                        str(reply.get("output_tail", "")), deadline.model_s(),
+                        deadline.agent_s(), counter.infra)
 
 
 def run_check(agent_dir: str | Path, *, backend: str = "docker", limits: Limits = DEFAULT_LIMITS,
@@ -207,7 +274,8 @@ def run_check(agent_dir: str | Path, *, backend: str = "docker", limits: Limits 
         manifest = load_manifest(agent_dir)
         with _agent_box(Path(agent_dir), context=None, broker=None, backend=backend,
                         limits=limits, run_label=run_label) as box:
-            reply = _run_runner(box, "check", {"entry": manifest.entry}, timeout)
+            reply = _run_runner(box, "check", {"entry": manifest.entry},
+                                AgentDeadline(timeout, 0.0, ModelClock()))
     except AgentError as exc:
         return CheckOutcome("invalid", str(exc), 0.0)
     return CheckOutcome(str(reply.get("status")), str(reply.get("detail", "")),
@@ -222,8 +290,8 @@ def _fetch_workspace(box: Sandbox, child: Path) -> list[Finding]:
 def run_improve(parent_dir: str | Path, child_dir: str | Path,
                 feedback: Sequence[Mapping[str, Any]], *, broker: Broker, generation: int,
                 backend: str = "docker", limits: Limits = DEFAULT_LIMITS, timeout: float = 600.0,
-                run_label: str = "agent",
-                improver_dir: str | Path | None = None) -> ImproveOutcome:
+                run_label: str = "agent", improver_dir: str | Path | None = None,
+                model_cap: float | None = None) -> ImproveOutcome:
     """Run the parent's ``improve`` on a copy of itself; write the result into ``child_dir``.
 
     ``child_dir`` must not exist or be empty. It receives every workspace entry that passes the
@@ -231,6 +299,8 @@ def run_improve(parent_dir: str | Path, child_dir: str | Path,
     ``feedback`` must hold dev-split results only: it is shown to the agent as given.
     ``improver_dir``: whose ``improve`` runs, when it is not the parent's own (the ``fixed``
     improver: a meta-improver that is never rewritten edits a copy of the parent).
+    ``timeout`` is the agent's own time; up to ``model_cap`` seconds of model time are
+    excluded from it (``clock.py``).
     """
     start, child = time.monotonic(), Path(child_dir)
     if child.exists() and any(child.iterdir()):
@@ -240,6 +310,7 @@ def run_improve(parent_dir: str | Path, child_dir: str | Path,
     plain = [{"task_id": str(f.get("task_id", "")), "status": str(f.get("status", "")),
               "detail": str(f.get("detail", ""))} for f in feedback]
     counter = _CountingBroker(broker)
+    deadline = AgentDeadline(timeout, model_cap, counter.clock)
     separate = improver.resolve() != Path(parent_dir).resolve()
     refused: list[Finding] = []
     try:
@@ -251,7 +322,7 @@ def run_improve(parent_dir: str | Path, child_dir: str | Path,
             job = {"entry": manifest.entry, "workspace": WORKSPACE, "feedback": plain}
             if separate:
                 job["workspace_src"] = WORKSPACE_SRC
-            reply = _run_runner(box, "improve", job, timeout)
+            reply = _run_runner(box, "improve", job, deadline)
             if reply.get("status") != "timeout":
                 refused = _fetch_workspace(box, child)
     except AgentError as exc:
@@ -262,4 +333,5 @@ def run_improve(parent_dir: str | Path, child_dir: str | Path,
     elif status == "ok" and not (child / "agent.toml").is_file():
         status, detail = "invalid", "improve left no agent.toml in its workspace"
     return ImproveOutcome(status, detail, time.monotonic() - start, counter.calls,
-                          _events(reply) + tuple(refused), str(reply.get("output_tail", "")))
+                          _events(reply) + tuple(refused), str(reply.get("output_tail", "")),
+                          deadline.model_s(), deadline.agent_s(), counter.infra)

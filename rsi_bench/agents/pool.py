@@ -6,7 +6,11 @@ read-only at /agent) and runs the agent server (``agent_server.py``) in each: ev
 interpreter as the sandbox uid; after it, every process of that uid is killed and the scratch
 directories are emptied before the next solve starts. A container where a solve left something
 behind that emptying cannot remove is replaced (the runner says so in its reply), as is one that
-misses the host's wall clock. What a task may see is therefore what a fresh container shows it.
+misses the host's deadline. What a task may see is therefore what a fresh container shows it.
+
+The deadline is the agent's own time (``clock.py``): it moves while a call of the solve is in
+flight on its broker socket, up to the cap on model time; the runner inside is given the hard
+wall (timeout plus cap) as its own limit.
 
 The broker socket of a solve exists only while that solve runs: the host binds it, to that
 solve's (role, task, generation, sample) identity, in the worker's own socket directory, and
@@ -26,10 +30,12 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from rsi_bench.agents.clock import EXCLUDED_NAME, AgentDeadline, ExcludedFile
 from rsi_bench.agents.container import (
     CLIENT_DIR,
     CLIENT_IN,
@@ -50,6 +56,7 @@ from rsi_bench.agents.container import (
 )
 from rsi_bench.agents.manifest import AgentError, load_manifest
 from rsi_bench.broker import Broker, BrokerServer
+from rsi_bench.infra import InfraFailure, lost_sandbox_cause
 from rsi_bench.models.base import CallContext
 from rsi_bench.sandbox import Limits, SandboxSpec, backend_kind
 from rsi_bench.sandbox.channel import Attached, ChannelError
@@ -67,12 +74,14 @@ class _Closed(Exception):
     """The runner's channel ended or missed its deadline."""
 
 
-def _read_line(fd: int, buffer: bytearray, deadline: float) -> bytes:
+def _read_line(fd: int, buffer: bytearray, deadline: Callable[[], float]) -> bytes:
+    """One line from ``fd`` before ``deadline()``, which is read again on every turn (it
+    moves while a model call is in flight)."""
     while (end := buffer.find(b"\n")) < 0:
-        left = deadline - time.monotonic()
+        left = deadline() - time.monotonic()
         if left <= 0:
             raise _Closed("no reply before the deadline")
-        ready, _, _ = select.select([fd], [], [], left)
+        ready, _, _ = select.select([fd], [], [], min(left, 1.0))
         if ready:
             chunk = os.read(fd, 1 << 16)
             if not chunk:
@@ -120,8 +129,8 @@ class _Worker:
 
         try:
             self.attached.start(command, extra_mounts={str(self.socket_dir): SOCKET_DIR_IN})
-            hello = json.loads(_read_line(self.attached.out_fd, self._buffer,
-                                          time.monotonic() + 60))
+            until = time.monotonic() + 60
+            hello = json.loads(_read_line(self.attached.out_fd, self._buffer, lambda: until))
         except (ChannelError, _Closed, ValueError, OSError) as exc:
             tail = self.attached.stderr_tail()
             self.stop()
@@ -131,28 +140,38 @@ class _Worker:
             self.stop()
             raise ChannelError(f"the agent runner sent an unexpected greeting: {hello!r}")
 
-    def run(self, job: dict[str, Any], timeout: float) -> dict[str, Any]:
+    def run(self, job: dict[str, Any], deadline: AgentDeadline) -> dict[str, Any]:
         """Send one job (the worker is started); return the runner's reply, or one that says
-        why there is none."""
+        why there is none. ``deadline`` is started here, as the job is handed over."""
+        deadline.start()
         try:
             _write_all(self.attached.in_fd, json.dumps(job).encode() + b"\n")
+            # the runner enforces the deadline; this is the backstop, GRACE_S after it
             reply = json.loads(_read_line(self.attached.out_fd, self._buffer,
-                                          time.monotonic() + timeout + GRACE_S))
+                                          lambda: deadline.deadline() + GRACE_S))
         except _Closed as exc:
-            self.stop()
             if "deadline" in str(exc):
-                return {"status": "timeout", "detail": f"no result within {timeout + GRACE_S:g}"
-                        " s; the container was killed"}
-            return {"status": "error", "detail": f"the agent runner was lost ({exc})"}
+                self.stop()
+                return {"status": "timeout", "detail": deadline.describe_timeout()}
+            return self._lost(str(exc))
         except (ValueError, OSError) as exc:
-            self.stop()
-            return {"status": "error", "detail": f"the agent runner was lost ({exc!r})"}
+            return self._lost(repr(exc))
         if not isinstance(reply, dict):
             self.stop()
             return {"status": "error", "detail": "the agent runner sent a malformed reply"}
         if reply.get("dirty"):
             self.stop()  # a fresh container for the next solve
         return reply
+
+    def _lost(self, why: str) -> dict[str, Any]:
+        """The runner's channel broke: the agent's outcome, unless docker shows the container
+        was stopped from outside (``rsi_bench.infra.lost_sandbox_cause``: then the host raises
+        ``InfraFailure``; nothing from the container is read to decide it)."""
+        cause = lost_sandbox_cause(self.attached.sandbox)
+        self.stop()
+        if cause:
+            raise InfraFailure(f"{cause}; the agent runner was lost ({why})")
+        return {"status": "error", "detail": f"the agent runner was lost ({why})"}
 
     def stop(self) -> None:
         self.attached.stop()
@@ -168,9 +187,13 @@ class SolvePool:
 
     def __init__(self, agent_dir: str | Path, *, broker: Broker, generation: int,
                  backend: str = "docker", limits: Limits = DEFAULT_LIMITS,
-                 timeout: float = 180.0, run_label: str = "agent", workers: int = 1) -> None:
+                 timeout: float = 180.0, run_label: str = "agent", workers: int = 1,
+                 model_cap: float | None = None) -> None:
+        """``timeout``: the agent's own time per solve; ``model_cap``: the most model time
+        excluded from it (default ``clock.default_cap``)."""
         self.agent_dir, self.broker, self.generation = Path(agent_dir), broker, generation
         self.backend, self.limits, self.timeout = backend, limits, timeout
+        self.model_cap = model_cap
         self.run_label = run_label
         self.pooled = backend_kind(backend) in POOLED_BACKENDS
         self._idle: queue.SimpleQueue[_Worker] = queue.SimpleQueue()
@@ -202,23 +225,28 @@ class SolvePool:
         if not self.pooled:
             return run_solve(self.agent_dir, task_view, broker=self.broker,
                              generation=self.generation, sample=sample, backend=self.backend,
-                             limits=self.limits, timeout=self.timeout, run_label=self.run_label)
+                             limits=self.limits, timeout=self.timeout, run_label=self.run_label,
+                             model_cap=self.model_cap)
         start = time.monotonic()
         worker = self._idle.get()
         try:
             if worker.attached.stream is None:
                 worker.start()
             counter = _CountingBroker(self.broker)
+            deadline = AgentDeadline(self.timeout, self.model_cap, counter.clock)
             context = CallContext("solve", task_view.id, self.generation, sample)
             job = {"entry": self.entry, "task": _task_json(task_view),
-                   "uid": worker.uid, "timeout": self.timeout,
-                   "memory_mb": self.limits.job_memory_mb, "agent_dir": AGENT_IN}
+                   "uid": worker.uid, "timeout": self.timeout, "wall": deadline.hard_wall,
+                   "cpu_s": self.timeout, "memory_mb": self.limits.job_memory_mb,
+                   "agent_dir": AGENT_IN, "excluded_file": f"{SOCKET_DIR_IN}/{EXCLUDED_NAME}"}
             with BrokerServer(counter, worker.socket_dir / "broker.sock",  # type: ignore[arg-type]
-                              identity=context, mode=0o666):
-                reply = worker.run(job, self.timeout)
+                              identity=context, mode=0o666), \
+                    ExcludedFile(deadline, worker.socket_dir):
+                reply = worker.run(job, deadline)
+                deadline.stop()
         finally:
             self._idle.put(worker)
-        return solve_outcome(reply, start, counter.calls)
+        return solve_outcome(reply, start, counter, deadline)
 
     def close(self) -> None:
         with self._lock:

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from rsi_bench.errors import RsiBenchError
+from rsi_bench.errors import RsiBenchError, SandboxUnavailable
 from rsi_bench.judge.runner import PROTOCOL, recv_frame, send_frame
 from rsi_bench.judge.verdict import Verdict
 from rsi_bench.sandbox import Limits, Sandbox, SandboxSpec, get_backend
@@ -33,6 +33,11 @@ FRESH_IN = "/opt/rsi-bench/fresh.py"  # beside the runner; it wipes and checks a
 
 class JudgeError(RsiBenchError):
     """The judge itself failed (not the solution): a runner crashed twice on the same job."""
+
+
+class JudgeStartError(JudgeError, SandboxUnavailable):
+    """A judge sandbox or its runner did not start: before any solution was sent to it, so
+    an infrastructure outcome (``rsi_bench.infra``), never a verdict."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,8 @@ class _Worker:
         except (ChannelError, TimeoutError, EOFError, ValueError, OSError) as exc:
             tail = self.attached.stderr_tail()
             self.stop()
-            raise JudgeError(f"the judge runner did not start in the sandbox: {tail}") from exc
+            raise JudgeStartError(f"the judge runner did not start in the sandbox: {tail}"
+                                  ) from exc
         if not isinstance(hello, dict) or hello.get("protocol") != PROTOCOL:
             self.stop()
             raise JudgeError(f"the judge runner speaks another protocol: {hello!r}")
@@ -162,7 +168,8 @@ class Judge:
             if self._started:
                 return
             with ThreadPoolExecutor(len(self._workers)) as pool:
-                list(pool.map(lambda w: w.start(), self._workers))
+                # a worker an earlier, failed start left running is kept as it is
+                list(pool.map(lambda w: w.attached.stream or w.start(), self._workers))
             for worker in self._workers:
                 self._idle.put(worker)
             sandbox = self._workers[0].sandbox
@@ -222,4 +229,4 @@ def judge_all(tasks: Sequence[Task], solutions: Sequence[str], **kwargs: object)
         return judge.judge_many(Job(t, s) for t, s in zip(tasks, solutions, strict=True))
 
 
-__all__ = ["Job", "Judge", "JudgeError", "Verdict", "judge_all"]
+__all__ = ["Job", "Judge", "JudgeError", "JudgeStartError", "Verdict", "judge_all"]

@@ -59,6 +59,7 @@ class _Reporter:
         self.gen_total = self.gen_done = 0
         self.generation: int | None = None
         self.passed: dict[str, list[int]] = {}
+        self.infra = 0  # infra events of the current generation
         self.cost = 0.0
         self.bar: Progress | None = None
         self.task_id: TaskID | None = None
@@ -73,7 +74,7 @@ class _Reporter:
                 self._start_bar()
         elif kind == "evaluate":
             self.generation, self.gen_total, self.gen_done = g, info["todo"], 0
-            self.passed = {}
+            self.passed, self.infra = {}, 0
             if self.gen_total:
                 self._say(f"generation {g}: solving {self.gen_total} tasks")
         elif kind == "result":
@@ -92,11 +93,21 @@ class _Reporter:
         elif kind == "invalid":
             self.done += info.get("skipped", 0)
             self._say(f"generation {g}: invalid: {info['reason']}")
+        elif kind == "infra":
+            self.infra += 1
+            task = f" of {info['task_id']}" if info.get("task_id") else ""
+            again = ("" if info.get("retry_in_s") is None
+                     else f"; retry {info['attempt'] + 1}/{info['attempts']} in "
+                          f"{info['retry_in_s']:g} s")
+            self._say(f"generation {g}: infra: the {info['job']}{task} failed outside the "
+                      f"agent ({info['cause']}){again}")
         self._refresh()
 
     # -- rendering
     def _scores(self) -> str:
         parts = [f"{split} {p}/{n}" for split, (p, n) in sorted(self.passed.items())]
+        if self.infra:
+            parts.append(f"infra {self.infra}")
         return " ".join(parts) or "no results yet"
 
     def _money(self) -> str:
@@ -173,6 +184,9 @@ def _duration(seconds: float) -> str:
 @click.option("--solve-timeout", type=float, help="seconds per solve (also bounds validation)")
 @click.option("--improve-timeout", type=float, help="seconds per improve")
 @click.option("--judge-timeout", type=float, help="seconds per solution in the judge")
+@click.option("--model-time-cap", type=float,
+              help="most seconds of model time a solve or improve may have excluded from its "
+                   "timeout [default: ten times the timeout]")
 @click.option("--budget", "budgets", multiple=True, help="ROLE:KIND=N, e.g. solve:calls=500")
 @click.option("--agent", type=click.Path(path_type=Path), help="generation 0's directory")
 @click.option("--run-dir", type=click.Path(path_type=Path), default=Path("runs/latest"),
@@ -210,13 +224,13 @@ def run(config_file: Path | None, seeds: tuple[int, ...], budgets: tuple[str, ..
             reporter.close()
             loop.close()
         click.echo(f"\nseed {seed}: {seed_dir}")
-        click.echo("gen  parent  improver  status     dev     heldout  sealed")
+        click.echo("gen  parent  improver  status     dev     heldout  sealed  infra")
         for row in rows:
             cells = [f"{row.scores[s]:.3f}" if s in row.scores else "-"
                      for s in ("dev", "heldout", "sealed")]
             parent = "-" if row.parent is None else str(row.parent)
             click.echo(f"{row.generation:<4} {parent:<7} {row.improver:<9} {row.status:<10} "
-                       f"{cells[0]:<7} {cells[1]:<8} {cells[2]}" +
+                       f"{cells[0]:<7} {cells[1]:<8} {cells[2]:<7} {row.infra}" +
                        (f"  ({row.reason})" if row.reason else ""))
         click.echo(f"store: {seed_dir / 'run.sqlite'}; agents (git): {seed_dir / 'agents'}")
     if write_report:

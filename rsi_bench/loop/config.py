@@ -40,6 +40,9 @@ class RunConfig:
     solve_timeout: float = 180.0
     improve_timeout: float = 600.0
     judge_timeout: float = 10.0
+    # seconds of model time a solve or improve may have excluded from its timeout; None:
+    # ten times the timeout (rsi_bench/agents/clock.py)
+    model_time_cap: float | None = None
     budgets: dict[str, dict[str, float]] = field(default_factory=dict)
     agent: str = ""  # generation 0; empty means harness/seed_agent
 
@@ -77,6 +80,8 @@ class RunConfig:
         data = {"schema_version": SCHEMA_VERSION, **asdict(self)}
         if not self.runtime:  # runs made before the key existed keep their fingerprint
             del data["runtime"]
+        if self.model_time_cap is None:  # likewise
+            del data["model_time_cap"]
         return data
 
     def differences(self, stored: dict[str, Any]) -> list[str]:

@@ -1,6 +1,11 @@
 """The self-improvement loop: evaluate generation 0, then improve, audit, validate and evaluate
 one generation at a time. Every step is committed before the next, so re-running the same
 command on the same run directory resumes exactly where it stopped.
+
+Every solve, improve (with its validation) and judge job runs through ``InfraRetry``
+(``rsi_bench/infra.py``): a failure outside the agent is an ``infra`` event and the job is run
+again; never a score, never an invalid child. When its attempts are spent the run stops with
+``RunStopped``, its committed work kept.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from rsi_bench.broker import Broker, Budget
 from rsi_bench.broker.sampling import SEEDED_PROVIDERS, Sampling
 from rsi_bench.broker.sampling import sampling_seed as sampling_seed  # re-exported
 from rsi_bench.errors import InputError
+from rsi_bench.infra import InfraFailure, InfraRetry, RunStopped, infra_counts
 from rsi_bench.judge import Job, Judge
 from rsi_bench.loop.config import RunConfig
 from rsi_bench.loop.lineage import Lineage
@@ -48,6 +54,7 @@ class Row:
     improver: str
     scores: dict[str, float]
     reason: str | None
+    infra: int = 0  # jobs of this generation that failed outside the agent and ran again
 
 
 class LoopBroker(Broker):
@@ -110,6 +117,8 @@ class Loop:
                                  seeded=str(model.name).split("/", 1)[0] in SEEDED_PROVIDERS,
                                  dev_share=self._dev_share())
         self.limits = Limits()
+        self.infra = InfraRetry(self.runs.event, lambda info: self.progress("infra", info))
+        self._stopping = False  # a job's infra retries are spent: start no other job
         self._paid_before = float(self.store.read().execute(  # by earlier attempts of this run
             "SELECT COALESCE(SUM(cost_usd), 0) FROM model_calls WHERE cache_hit = 0"
         ).fetchone()[0])
@@ -197,9 +206,30 @@ class Loop:
         parent = choose_parent(self.config.strategy, candidates, seed=self.config.seed,
                                generation=g)
         parent_dir, child_dir = self.lineage.path(parent), self.lineage.path(g)
-        shutil.rmtree(child_dir, ignore_errors=True)  # what a killed attempt left
         self.progress("improve", {"generation": g, "parent": parent})
-        status, reason, findings = self._improve(parent, parent_dir, child_dir, g)
+        status, reason, findings, times = self.infra.run(
+            lambda: self._improve_and_validate(parent, parent_dir, child_dir, g),
+            what="improve", generation=g, parent=parent)
+        if status != "ok":
+            shutil.rmtree(child_dir, ignore_errors=True)
+            self.runs.add_generation(g, parent, self.config.improver, None, findings,
+                                     "invalid", reason, *times)
+            self.progress("invalid", {"generation": g, "reason": reason,
+                                      "skipped": self._plan()["per_generation"]})
+            return
+        sha = self.lineage.commit(g, parent, f"generation {g}: {self.config.improver} "
+                                  f"improver on generation {parent}")
+        self.runs.add_generation(g, parent, self.config.improver, sha, findings, "created",
+                                 None, *times)
+
+    def _improve_and_validate(self, parent: int, parent_dir: Path, child_dir: Path, g: int
+                              ) -> tuple[str, str | None, list[dict[str, Any]],
+                                         tuple[float | None, float | None]]:
+        """One attempt at generation ``g``: improve, audit, validate. Status, reason,
+        findings and the improve's (agent, model) seconds; ``InfraFailure`` when the host saw
+        the improve or the validation fail outside the agent."""
+        shutil.rmtree(child_dir, ignore_errors=True)  # what a killed or failed attempt left
+        status, reason, findings, times = self._improve(parent, parent_dir, child_dir, g)
         if status == "ok":
             findings += [f.to_dict() for f in audit(
                 parent_dir, child_dir, load_manifest(parent_dir),
@@ -207,25 +237,18 @@ class Loop:
             ok, why = validate_child(child_dir, smoke_task_view=self._smoke_task().view(),
                                      broker=self.broker, generation=g,
                                      backend=self.config.backend, limits=self.limits,
-                                     timeout=self.config.solve_timeout, run_label=self.label)
+                                     timeout=self.config.solve_timeout, run_label=self.label,
+                                     model_cap=self.config.model_time_cap)
             status, reason = ("ok", None) if ok else ("invalid", why)
-        if status != "ok":
-            shutil.rmtree(child_dir, ignore_errors=True)
-            self.runs.add_generation(g, parent, self.config.improver, None, findings,
-                                     "invalid", reason)
-            self.progress("invalid", {"generation": g, "reason": reason,
-                                      "skipped": self._plan()["per_generation"]})
-            return
-        sha = self.lineage.commit(g, parent, f"generation {g}: {self.config.improver} "
-                                  f"improver on generation {parent}")
-        self.runs.add_generation(g, parent, self.config.improver, sha, findings, "created")
+        return status, reason, findings, times
 
     def _improve(self, parent: int, parent_dir: Path, child_dir: Path, g: int
-                 ) -> tuple[str, str | None, list[dict[str, Any]]]:
+                 ) -> tuple[str, str | None, list[dict[str, Any]],
+                            tuple[float | None, float | None]]:
         improver = self.config.improver
         if improver == "noop":
             copy_agent(parent_dir, child_dir)
-            return "ok", None, []
+            return "ok", None, [], (None, None)
         feedback = [{"task_id": r["task_id"], "status": r["status"], "detail": r["detail"]}
                     for r in self.runs.results(parent) if r["split"] == "dev"]
         # the fixed improver is generation 0's committed files, not the seed directory, which
@@ -234,9 +257,12 @@ class Loop:
         outcome = run_improve(parent_dir, child_dir, feedback, broker=self.broker, generation=g,
                               backend=self.config.backend, limits=self.limits,
                               timeout=self.config.improve_timeout, run_label=self.label,
-                              improver_dir=improver_dir)
+                              improver_dir=improver_dir, model_cap=self.config.model_time_cap)
+        if outcome.infra:
+            raise InfraFailure(outcome.infra)
         findings = [f.to_dict() for f in outcome.events]
-        return outcome.status, (outcome.detail or None), findings
+        return (outcome.status, (outcome.detail or None), findings,
+                (outcome.agent_s, outcome.model_s))
 
     def _smoke_task(self) -> Task:
         return next(t for t in self.tasks if self.splits[t.id] == "dev")
@@ -267,7 +293,8 @@ class Loop:
         with SolvePool(self.lineage.path(g), broker=self.broker, generation=g,
                        backend=self.config.backend, limits=self.limits,
                        timeout=self.config.solve_timeout, run_label=self.label,
-                       workers=self.config.concurrency) as agents:
+                       workers=self.config.concurrency,
+                       model_cap=self.config.model_time_cap) as agents:
             if self.config.concurrency == 1:
                 for task, sample in todo:
                     self._solve_and_judge(g, agents, task, sample)
@@ -277,18 +304,37 @@ class Loop:
                     pass
 
     def _solve_and_judge(self, g: int, agents: SolvePool, task: Task, sample: int) -> None:
+        if self._stopping:
+            return
+        try:
+            self._solve_and_judge_once(g, agents, task, sample)
+        except RunStopped:
+            self._stopping = True
+            raise
+
+    def _solve(self, agents: SolvePool, task: Task, sample: int) -> Any:
         outcome = agents.solve(task.view(), sample)
+        if outcome.infra:
+            raise InfraFailure(outcome.infra)
+        return outcome
+
+    def _solve_and_judge_once(self, g: int, agents: SolvePool, task: Task, sample: int) -> None:
+        where: dict[str, Any] = {"generation": g, "task_id": task.id, "sample": sample}
+        outcome = self.infra.run(lambda: self._solve(agents, task, sample), what="solve",
+                                 **where)
         judge_s, judge_info, status, detail = 0.0, {}, outcome.status, outcome.detail
         if outcome.status == "ok" and outcome.solution is not None:
             job = Job(task, outcome.solution, sample)
-            verdict = self.judges[self._group(task)].judge_many([job])[0]
+            judge = self.judges[self._group(task)]
+            verdict = self.infra.run(lambda: judge.judge_many([job])[0], what="judge", **where)
             status, detail, judge_s = verdict.status, verdict.detail, verdict.duration_s
             judge_info = {"backend": verdict.backend, "image_id": verdict.image_id,
                           "runner_sha256": verdict.runner_sha256}
         elif status == "ok":
             status = "error"
         self.runs.add_result(g, task.id, sample, self.splits[task.id], status, outcome.status,
-                             detail, outcome.solution, outcome.duration_s, judge_s, judge_info)
+                             detail, outcome.solution, outcome.duration_s, judge_s, judge_info,
+                             outcome.agent_s, outcome.model_s)
         self.progress("result", {"generation": g, "task_id": task.id, "status": status,
                                  "split": self.splits[task.id], "cost_usd": self.spent()})
 
@@ -317,8 +363,10 @@ class Loop:
             entry = per.setdefault(r["generation"], {}).setdefault(r["split"], [0, 0])
             entry[0] += r["status"] == "pass"
             entry[1] += 1
+        infra = infra_counts(self.runs.events())
         return [Row(g.generation, g.status, g.parent, g.improver,
-                    {s: p / n for s, (p, n) in per.get(g.generation, {}).items()}, g.reason)
+                    {s: p / n for s, (p, n) in per.get(g.generation, {}).items()}, g.reason,
+                    infra.get(g.generation, 0))
                 for g in self.runs.generations()]
 
     def close(self) -> None:

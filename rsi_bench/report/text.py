@@ -144,6 +144,9 @@ def generation_rows(analysis: Analysis, run_id: str) -> list[dict[str, str]]:
             "Δ vs parent [CI]": _versus(r, "vsparent"),
             "p vs parent (Holm)": pvalue(r["vsparent_p_holm"]),
             "cost": usd(r["cost_usd"]),
+            "infra": str(r["infra"]),
+            "agent / model time": DASH if missing(r["agent_s"]) else
+            f"{r['agent_s']:.0f} s / {r['model_s']:.0f} s",
         }
         if not missing(r["sealed_score"]):
             row["status"] += f" · sealed {pct(r['sealed_score'])}"

@@ -149,4 +149,7 @@ def joined_generations(runs: Mapping[str, RunData], scores: pd.DataFrame, costs:
     table["cost_usd"] = pd.to_numeric(table["cost_usd"]).astype(float).fillna(0.0)
     table["cost_known"] = table["cost_known"].astype("boolean").fillna(True).astype(bool)
     table["cum_cost_usd"] = table.groupby("run")["cost_usd"].cumsum()
+    table = table.drop(columns=["improve_agent_s", "improve_model_s"], errors="ignore")
+    table = table.merge(tables.infra_time_table(runs), on=["run", "generation"], how="left")
+    table["infra"] = table["infra"].fillna(0).astype(int)
     return table

@@ -119,6 +119,8 @@ def _generation(row: dict[str, Any]) -> dict[str, Any]:
         "cost": {k: row[k] for k in ("calls", "solve_calls", "improve_calls", "input_tokens",
                                      "output_tokens", "cost_usd", "cost_known", "cache_hits",
                                      "cum_cost_usd")},
+        "infra": row["infra"],
+        "time": {k: None if pd.isna(row[k]) else row[k] for k in ("agent_s", "model_s")},
     }
 
 
@@ -127,8 +129,15 @@ def tasks_frame(analysis: Analysis) -> pd.DataFrame:
     meta = pd.DataFrame([(run_id, r.condition, r.seed) for run_id, r in analysis.runs.items()],
                         columns=["run", "condition", "seed"])
     frame = analysis.tasks.merge(meta, on="run", how="left")
+    times = [run.results.groupby(["generation", "task_id"])[["agent_s", "model_s"]]
+             .sum(min_count=1).reset_index().assign(run=run_id)
+             for run_id, run in analysis.runs.items() if not run.results.empty]
+    if times:
+        frame = frame.merge(pd.concat(times), on=["run", "generation", "task_id"], how="left")
+    else:
+        frame = frame.assign(agent_s=np.nan, model_s=np.nan)
     columns = ["run", "condition", "seed", "generation", "task_id", "split", "samples",
-               "passes", "score"]
+               "passes", "score", "agent_s", "model_s"]
     return frame[columns].sort_values(["run", "generation", "split", "task_id"])
 
 

@@ -26,9 +26,13 @@ CONFIG_SCHEMA_VERSION = 1  # of the "run" config dict (rsi_bench.loop.config.SCH
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's empty tree: generation 0's base
 
 GENERATION_COLUMNS = ["generation", "parent", "improver", "status", "reason", "commit_sha",
-                      "n_findings", "created_at", "evaluated_at"]
+                      "n_findings", "created_at", "evaluated_at", "improve_agent_s",
+                      "improve_model_s"]
 RESULT_COLUMNS = ["generation", "task_id", "sample", "split", "status", "passed", "solve_status",
-                  "solve_s", "judge_s"]
+                  "solve_s", "judge_s", "agent_s", "model_s"]
+# columns a store written before migration m004 lacks (read as missing values)
+TIME_COLUMNS = {"generations": ("improve_agent_s", "improve_model_s"),
+                "results": ("agent_s", "model_s")}
 CALL_COLUMNS = ["generation", "role", "task_id", "status", "input_tokens", "output_tokens",
                 "cost_usd", "latency_s", "cache_hit"]
 FINDING_COLUMNS = ["generation", "kind", "path", "detail"]
@@ -134,9 +138,13 @@ def load_run(path: str | Path) -> RunData:
             raise InputError(f"{db_path}: run config version {config['schema_version']} is "
                              "newer than this rsi-bench reads: upgrade rsi-bench")
         gens = pd.read_sql_query("SELECT * FROM generations ORDER BY generation", db)
+        times = ", ".join(_times(db, "results"))
         results = pd.read_sql_query(
-            "SELECT generation, task_id, sample, split, status, solve_status, solve_s, judge_s "
-            "FROM results ORDER BY generation, task_id, sample", db)
+            "SELECT generation, task_id, sample, split, status, solve_status, solve_s, judge_s, "
+            f"{times} FROM results ORDER BY generation, task_id, sample", db)
+        for column in TIME_COLUMNS["generations"]:
+            if column not in gens:
+                gens[column] = float("nan")
         calls = pd.read_sql_query(f"SELECT {', '.join(CALL_COLUMNS)} FROM model_calls "
                                   "ORDER BY id", db)
         events = pd.read_sql_query("SELECT at, kind, generation, detail_json FROM events "
@@ -152,6 +160,12 @@ def load_run(path: str | Path) -> RunData:
                    generations=gens[GENERATION_COLUMNS], results=results[RESULT_COLUMNS],
                    calls=calls, events=events[EVENT_COLUMNS], findings=findings,
                    schema_version=version)
+
+
+def _times(db: sqlite3.Connection, table: str) -> list[str]:
+    """The time columns of ``table`` to select: NULL for a store that predates them."""
+    have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+    return [c if c in have else f"NULL AS {c}" for c in TIME_COLUMNS[table]]
 
 
 class _open_read_only:

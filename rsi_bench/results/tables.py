@@ -127,6 +127,29 @@ def cost_table(runs: Mapping[str, RunData]) -> pd.DataFrame:
     return table[columns]
 
 
+def infra_time_table(runs: Mapping[str, RunData]) -> pd.DataFrame:
+    """One row per (run, generation): ``infra`` events (jobs that failed outside the agent and
+    ran again; never a result), and the agents' own time and model time, in seconds, over the
+    generation's solves and its improve (missing for stores that predate them)."""
+    rows = []
+    for run_id, run in runs.items():
+        infra = run.events[run.events["kind"] == "infra"].dropna(subset=["generation"])
+        counts = infra.groupby("generation").size().to_dict()
+        res = run.results.groupby("generation")[["agent_s", "model_s"]].sum(min_count=1)
+        for g in run.generations.to_dict("records"):
+            gen = int(g["generation"])
+            solve = res.loc[gen] if gen in res.index else None
+            times = {}
+            for column, improve in (("agent_s", "improve_agent_s"),
+                                    ("model_s", "improve_model_s")):
+                parts = [v for v in (None if solve is None else solve[column], g[improve])
+                         if v is not None and not pd.isna(v)]
+                times[column] = float(sum(parts)) if parts else np.nan
+            rows.append({"run": run_id, "generation": gen,
+                         "infra": int(counts.get(gen, 0)), **times})
+    return pd.DataFrame(rows, columns=["run", "generation", "infra", "agent_s", "model_s"])
+
+
 def task_matrix(tasks: pd.DataFrame, run_id: str, split: str) -> pd.DataFrame:
     """Tasks x generations of one run and split, values = task score (NaN: not scored)."""
     rows = tasks[(tasks["run"] == run_id) & (tasks["split"] == split)]

@@ -97,4 +97,15 @@ def m003_call_bindings(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX model_calls_key ON model_calls (cache_key, status)")
 
 
-MIGRATIONS: list[Migration] = [m001_model_calls, m002_runs, m003_call_bindings]
+def m004_agent_time(db: sqlite3.Connection) -> None:
+    """The agent's own time and the model time of each solve and improve (what the time limit
+    measures and what it excludes: ``rsi_bench/agents/clock.py``). NULL for results recorded
+    before this migration, whose limits counted both."""
+    db.execute("ALTER TABLE results ADD COLUMN agent_s REAL")
+    db.execute("ALTER TABLE results ADD COLUMN model_s REAL")
+    db.execute("ALTER TABLE generations ADD COLUMN improve_agent_s REAL")
+    db.execute("ALTER TABLE generations ADD COLUMN improve_model_s REAL")
+
+
+MIGRATIONS: list[Migration] = [m001_model_calls, m002_runs, m003_call_bindings,
+                               m004_agent_time]

@@ -24,6 +24,8 @@ class Generation:
     reason: str | None
     commit_sha: str | None
     audit: list[dict[str, Any]]
+    improve_agent_s: float | None = None  # the improve's own time, and its model time
+    improve_model_s: float | None = None
 
 
 class RunStore:
@@ -46,13 +48,16 @@ class RunStore:
     # -- generations
     def add_generation(self, generation: int, parent: int | None, improver: str,
                        commit_sha: str | None, audit: list[dict[str, Any]], status: str,
-                       reason: str | None = None) -> None:
+                       reason: str | None = None, improve_agent_s: float | None = None,
+                       improve_model_s: float | None = None) -> None:
         with self.store.write() as db:
             db.execute(
                 "INSERT INTO generations (generation, parent, improver, status, reason, "
-                "commit_sha, audit_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "commit_sha, audit_json, created_at, improve_agent_s, improve_model_s) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (generation, parent, improver, status, reason, commit_sha,
-                 json.dumps(audit, sort_keys=True), time.time()))
+                 json.dumps(audit, sort_keys=True), time.time(), improve_agent_s,
+                 improve_model_s))
 
     def mark_evaluated(self, generation: int) -> None:
         with self.store.write() as db:
@@ -63,23 +68,26 @@ class RunStore:
         rows = self.store.read().execute(
             "SELECT * FROM generations ORDER BY generation").fetchall()
         return [Generation(r["generation"], r["parent"], r["improver"], r["status"],
-                           r["reason"], r["commit_sha"], json.loads(r["audit_json"]))
+                           r["reason"], r["commit_sha"], json.loads(r["audit_json"]),
+                           r["improve_agent_s"], r["improve_model_s"])
                 for r in rows]
 
     # -- results
     def add_result(self, generation: int, task_id: str, sample: int, split: str, status: str,
                    solve_status: str, detail: str, solution: str | None, solve_s: float,
-                   judge_s: float, judge: dict[str, Any]) -> None:
+                   judge_s: float, judge: dict[str, Any], agent_s: float | None = None,
+                   model_s: float | None = None) -> None:
         """Not fsynced (see ``Store.write``): after a power cut, a resumed run solves the lost
         results again, and their model calls, committed durably, come back from the cache."""
         with self.store.write(durable=False) as db:
             try:
                 db.execute(
                     "INSERT INTO results (generation, task_id, sample, split, status, "
-                    "solve_status, detail, solution, solve_s, judge_s, judge_json, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "solve_status, detail, solution, solve_s, judge_s, judge_json, created_at, "
+                    "agent_s, model_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (generation, task_id, sample, split, status, solve_status, detail,
-                     solution, solve_s, judge_s, json.dumps(judge, sort_keys=True), time.time()))
+                     solution, solve_s, judge_s, json.dumps(judge, sort_keys=True), time.time(),
+                     agent_s, model_s))
             except sqlite3.IntegrityError as exc:
                 raise StoreError(f"result for generation {generation}, task {task_id}, sample "
                                  f"{sample} is already recorded: resume would duplicate work"

@@ -128,3 +128,32 @@ def test_dev_scores_count_dev_results_only(tmp_path: Path) -> None:
         for g, task, split, status in rows:
             runs.add_result(g, task, 0, split, status, "ok", "", "x", 0.0, 0.0, {})
         assert runs.dev_scores() == {0: 0.5, 1: 1.0}  # generation 2 has no dev result
+
+
+def test_a_store_of_schema_3_gains_agent_and_model_time(tmp_path: Path) -> None:
+    """m004: results and generations written before it keep their rows, with no times; new
+    rows record them."""
+    from rsi_bench.store.runs import RunStore
+
+    path = tmp_path / "run.sqlite"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    db.execute("INSERT INTO schema_version (version) VALUES (3)")
+    for migration in migrations.MIGRATIONS[:3]:
+        migration(db)
+    db.execute("INSERT INTO generations (generation, parent, improver, status, created_at) "
+               "VALUES (0, NULL, 'seed', 'evaluated', 0)")
+    db.execute("INSERT INTO results (generation, task_id, sample, split, status, solve_status, "
+               "created_at) VALUES (0, 'old', 0, 'dev', 'pass', 'ok', 0)")
+    db.commit()
+    db.close()
+    with Store(path) as store:
+        assert store.version == 4
+        runs = RunStore(store)
+        runs.add_generation(1, 0, "self", None, [], "created", None, 3.5, 20.0)
+        runs.add_result(1, "new", 0, "dev", "fail", "ok", "", None, 30.0, 0.1, {}, 4.0, 26.0)
+        times = {r["task_id"]: (r["agent_s"], r["model_s"]) for r in runs.results()}
+        assert times == {"old": (None, None), "new": (4.0, 26.0)}
+        gens = {g.generation: (g.improve_agent_s, g.improve_model_s)
+                for g in runs.generations()}
+        assert gens == {0: (None, None), 1: (3.5, 20.0)}

@@ -58,13 +58,19 @@ def write_hand_run(run_dir: Path) -> Path:
             lineage.path(g).mkdir(parents=True)
             (lineage.path(g) / "a.txt").write_text(FILES[g])
             sha = lineage.commit(g, parent, f"generation {g}")
-            runs.add_generation(g, parent, "seed" if g == 0 else "self", sha, [], "created")
+            improve = (4.0, 10.0) if g == 3 else (None, None)  # the improve's own / model s
+            runs.add_generation(g, parent, "seed" if g == 0 else "self", sha, [], "created",
+                                None, *improve)
             for split, table in (("dev", DEV), ("heldout", HELDOUT)):
                 for i, bit in enumerate(table[g], start=1):
                     status = "pass" if bit == "1" else "fail"
                     runs.add_result(g, f"{split[0]}{i}", 0, split, status, "ok", "", None,
-                                    1.0, 0.5, {})
+                                    1.0, 0.5, {}, 0.25, 2.0)
             runs.mark_evaluated(g)
+        for g, cause in ((0, "model: status 503"), (3, "sandbox did not start: x"),
+                         (3, "model: no answer")):
+            runs.event("infra", g, job="solve", cause=cause)
+        runs.event("infra_stop", 3, job="solve", cause="model: no answer")  # not a count
         for g, role, cost in CALLS:
             record_call(store, CallRecord(
                 role=role, model="synthetic/hand", request_hash=f"{g}-{role}-{cost}",

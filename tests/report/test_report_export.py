@@ -52,7 +52,13 @@ def test_results_json_run_and_generations(hand_out: Path) -> None:
     assert sorted(gens) == [0, 1, 2, 3]
     assert set(gens[3]) == {"generation", "parent", "improver", "status", "reason",
                             "commit_sha", "n_findings", "selected", "scores", "vs_gen0",
-                            "vs_parent", "cost"}
+                            "vs_parent", "cost", "infra", "time"}
+    # infra events per generation, never results: generation 3 still has its 8 + 8 results
+    assert [gens[g]["infra"] for g in range(4)] == [1, 0, 0, 2]
+    n3 = gens[3]["scores"]["dev"]["n_tasks"] + gens[3]["scores"]["heldout"]["n_tasks"]
+    assert gens[3]["time"] == {"agent_s": pytest.approx(0.25 * n3 + 4.0),
+                               "model_s": pytest.approx(2.0 * n3 + 10.0)}
+    assert gens[2]["time"] == {"agent_s": None, "model_s": None}  # invalid: nothing ran
     assert gens[3]["scores"]["heldout"]["score"] == 0.75
     assert set(gens[3]["scores"]["heldout"]) == {"n_tasks", "score", "ci_low", "ci_high",
                                                  "pass_at_k"}
@@ -104,8 +110,9 @@ def test_tasks_csv(hand_out: Path) -> None:
     rows = read_csv(hand_out / "tasks.csv")
     assert len(rows) == 3 * 12  # three evaluated generations x 12 tasks
     assert set(rows[0]) == {"run", "condition", "seed", "generation", "task_id", "split",
-                            "samples", "passes", "score"}
+                            "samples", "passes", "score", "agent_s", "model_s"}
     g3 = {r["task_id"]: r for r in rows if r["generation"] == "3"}
+    assert {(r["agent_s"], r["model_s"]) for r in rows} == {("0.25", "2")}
     assert [g3[f"h{i}"]["passes"] for i in range(1, 9)] == list("11111100")
     assert {g3[f"d{i}"]["split"] for i in range(1, 5)} == {"dev"}
 

@@ -33,13 +33,17 @@ def test_hand_run_tables(hand_run: Path) -> None:
     assert run.simulated and run.synthetic
     gens = run.generations
     assert list(gens.columns) == ["generation", "parent", "improver", "status", "reason",
-                                  "commit_sha", "n_findings", "created_at", "evaluated_at"]
+                                  "commit_sha", "n_findings", "created_at", "evaluated_at",
+                                  "improve_agent_s", "improve_model_s"]
+    assert gens["improve_model_s"].tolist()[3] == 10.0 and gens["improve_agent_s"].isna()[1]
     assert gens["generation"].tolist() == [0, 1, 2, 3]
     assert gens["status"].tolist() == ["evaluated", "evaluated", "invalid", "evaluated"]
     assert gens["parent"].tolist()[1:] == [0, 1, 1]
     assert gens["n_findings"].tolist() == [0, 0, 2, 0]
     assert list(run.results.columns) == ["generation", "task_id", "sample", "split", "status",
-                                         "passed", "solve_status", "solve_s", "judge_s"]
+                                         "passed", "solve_status", "solve_s", "judge_s",
+                                         "agent_s", "model_s"]
+    assert set(run.results["agent_s"]) == {0.25} and set(run.results["model_s"]) == {2.0}
     assert len(run.results) == 3 * 12
     assert run.results["passed"].dtype == bool
     assert int(run.results["passed"].sum()) == (1 + 2 + 2) + (1 + 3 + 6)  # dev + held-out
@@ -48,6 +52,25 @@ def test_hand_run_tables(hand_run: Path) -> None:
                                        "latency_s", "cache_hit"]
     assert run.calls["cost_usd"].sum() == pytest.approx(0.13)
     assert run.findings["kind"].tolist() == ["changed", "forbidden_string"]
+
+
+def test_a_store_older_than_the_time_columns_loads_them_as_missing(hand_run: Path,
+                                                                  tmp_path: Path) -> None:
+    """A store of schema 3 (before migration m004) has no agent or model time."""
+    import shutil
+    import sqlite3
+
+    old = tmp_path / "old"
+    shutil.copytree(hand_run, old)
+    with sqlite3.connect(old / "run.sqlite") as db:
+        for table, column in (("results", "agent_s"), ("results", "model_s"),
+                              ("generations", "improve_agent_s"),
+                              ("generations", "improve_model_s")):
+            db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        db.execute("UPDATE schema_version SET version = 3")
+    run = load_run(old)
+    assert run.schema_version == 3 and len(run.results) == 3 * 12
+    assert run.results["agent_s"].isna().all() and run.generations["improve_model_s"].isna().all()
 
 
 def test_loading_changes_nothing(hand_run: Path) -> None:
