@@ -33,10 +33,11 @@ RUNNER_LABEL = "rsi-bench.runner-sha256"
 REGISTRY_BASE = "debian:bookworm-slim"
 RUNNER = Path(__file__).resolve().parent.parent / "judge" / "runner.py"
 # The runner and the stdlib modules it imports from its own directory, deployed together.
-# Everything of the grader's that runs inside a judge sandbox: the runner, its codec and bridge,
-# and the post-job wiper (which decides whether a sandbox is fresh). All are baked into the image
-# side by side, and one digest covers them.
-RUNNER_FILES = (*(RUNNER.with_name(n) for n in ("runner.py", "codec.py", "bridge.py")),
+# Everything of the grader's that runs inside a judge sandbox: the runner, its zygote, codec and
+# bridge (with the exceptions it rebuilds), and the post-job wiper (which decides whether a
+# sandbox is fresh). All are baked into the image side by side, and one digest covers them.
+RUNNER_MODULES = ("runner.py", "zygote.py", "codec.py", "bridge.py")
+RUNNER_FILES = (*(RUNNER.with_name(n) for n in RUNNER_MODULES),
                 RUNNER.parent.parent / "sandbox" / "fresh.py")
 RUNNER_IN_IMAGE = "/opt/rsi-bench/runner.py"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
