@@ -11,7 +11,6 @@ is ever forked from it.
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import resource
@@ -150,9 +149,6 @@ def zygote_main(sock: socket.socket, cleanup: Cleanup) -> None:
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)  # the runner's stdin carries tests: never let a child inherit it
     os.dup2(devnull, 1)
-    # What the runner imported stays out of the collector's way: a solution process's first
-    # collections then do not copy every page of it.
-    gc.freeze()
     while True:
         try:
             msg, fds, _flags, _addr = socket.recv_fds(sock, 1 << 24, 4)
