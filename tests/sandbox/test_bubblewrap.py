@@ -232,9 +232,11 @@ def test_the_wiper_clears_a_planted_user_key_and_is_root_again(
     job uid's user keyring: it becomes the uid for that and comes back with its credentials."""
     boxes.append(make(seccomp=False))
     seen = run(boxes[0], CLEAR_KEYS, [SANDBOX_UID, "rsi-bench-probe-key"], user=0)
-    # Control: the uid finds the key it planted, and the wiper's count sees it.
-    assert seen == {"planted": [1, 1], "left": 0, "after": [0, 0], "same_credentials": True,
-                    "uid": [0, 0]}, seen
+    # Control: the uid finds the key it planted, and the wiper's count sees it (and any key a
+    # closed sandbox of the same uid left for the kernel to collect).
+    found, counted = seen.pop("planted")  # type: ignore[attr-defined]
+    assert found == 1 and counted >= 1, seen
+    assert seen == {"left": 0, "after": [0, 0], "same_credentials": True, "uid": [0, 0]}, seen
 
 
 IPC_PLANT = r"""
