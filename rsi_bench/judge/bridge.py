@@ -15,33 +15,29 @@ interpreter is the same message as a call from the test into the solution:
 
 Exported objects (callables and iterators a value contains) stay where they are; the other side
 holds only an integer handle, and can ask for nothing but a call or a pull of what it was given.
-Exceptions cross as their class's MRO names and their ``args``; the receiver rebuilds the first
-class it knows from a fixed table of builtin and stdlib exceptions, or a subclass of it made on
-the spot with the sender's class name.
+Exceptions cross as data and are rebuilt by class (rebuild.py); the candidate's signature and
+stdout are looks.py's.
 """
 
 from __future__ import annotations
 
-import csv
-import decimal
-import inspect
-import io
-import json
-import queue
-import re
-import statistics
-import struct
 import sys
 import time
-import zlib
 from collections import defaultdict, deque
 from collections.abc import Iterator
 from typing import Any
 
 try:
-    from . import codec
+    from . import codec, frames
+    from .frames import CandidateExit, JobTimeout, Refused, SolutionGone, SolutionOOM
+    from .looks import Sink, signature_data, signature_from, solution_stdout
+    from .rebuild import EXCEPTIONS, ExceptionsAsData
 except ImportError:  # deployed flat in the judge image, beside runner.py
     import codec  # type: ignore[no-redef]
+    import frames  # type: ignore[no-redef]
+    from frames import CandidateExit, JobTimeout, Refused, SolutionGone, SolutionOOM  # type: ignore[no-redef]
+    from looks import Sink, signature_data, signature_from, solution_stdout  # type: ignore
+    from rebuild import EXCEPTIONS, ExceptionsAsData  # type: ignore[no-redef]
 
 Malformed, NotPlainData, decode, encode = (codec.Malformed, codec.NotPlainData, codec.decode,
                                            codec.encode)
@@ -49,51 +45,18 @@ Malformed, NotPlainData, decode, encode = (codec.Malformed, codec.NotPlainData, 
 MAX_NEST = 48  # calls in flight at once across the boundary (callback -> call -> callback ...)
 BATCH = 4096  # items one pull may prefetch
 BATCH_SECONDS = 0.0002
-OUT_CHUNK = 1 << 20
 REPLIES = {"ret", "raise", "items", "oom", "refused"}
+__all__ = ["EXCEPTIONS", "CandidateExit", "JobTimeout", "Peer", "Refused", "SolutionGone",
+           "SolutionOOM", "signature_data", "signature_from", "solution_stdout"]
 
 
-class SolutionGone(BaseException):
-    """The other side stopped answering or broke the protocol (never a pass)."""
-
-
-class JobTimeout(BaseException):
-    pass
-
-
-class SolutionOOM(BaseException):
-    pass
-
-
-class Refused(BaseException):
-    """The solution produced a value the boundary cannot carry."""
-
-
-class CandidateExit(BaseException):
-    """The solution raised a BaseException that is not an Exception (SystemExit, ...): as in one
-    interpreter, no ``except Exception`` in the tests stops it, and the job ends as an error."""
-
-
-def _exception_table() -> dict[tuple[str, str], type]:
-    table: dict[tuple[str, str], type] = {}
-    import builtins
-    for mod in (builtins, statistics, json.decoder, decimal, re, struct, csv, queue, zlib):
-        for obj in vars(mod).values():
-            if isinstance(obj, type) and issubclass(obj, Exception):
-                table[(obj.__module__, obj.__qualname__)] = obj
-    return table
-
-
-EXCEPTIONS = _exception_table()
-
-
-class Peer:
+class Peer(ExceptionsAsData):
     """One end of the boundary. ``runner`` ends enforce the deadline and mark what they rebuild."""
 
     def __init__(self, rfd: int, wfd: int, *, runner: bool, deadline: float | None = None,
                  entry: Any = None) -> None:
         self.rfd, self.wfd, self.runner, self.deadline = rfd, wfd, runner, deadline
-        self.reader = codec.Reader(rfd)
+        self.reader = frames.Reader(rfd)
         self.exports: dict[int, Any] = {} if entry is None else {0: entry}
         self._ids: dict[int, int] = {}
         self._classes: dict[tuple, type] = {}
@@ -143,13 +106,13 @@ class Peer:
             msg["ob"] = len(blobs)
             blobs.append(self.sink.take())
         try:
-            codec.send_msg(self.wfd, msg, blobs)
+            frames.send_msg(self.wfd, msg, blobs)
         except BrokenPipeError as exc:
             raise SolutionGone("the solution process stopped") from exc
 
     def recv(self) -> tuple[dict, Any]:
         try:
-            msg, blobs = codec.recv_msg(self.reader, self.deadline)
+            msg, blobs = frames.recv_msg(self.reader, self.deadline)
         except TimeoutError as exc:
             raise JobTimeout from exc
         except (EOFError, OSError) as exc:
@@ -318,117 +281,10 @@ class Peer:
             self.send({"op": "refused", "detail": str(e)})
 
     # -- exceptions
-    def describe(self, exc: BaseException) -> dict:
-        desc = describe(exc)
-        if self.runner and isinstance(exc, AssertionError):
-            desc["message"] = ""  # a test's failed assert, raised in a callback: no test text
-        return desc
-
-    def args(self, exc: BaseException) -> Any:
-        if self.runner and isinstance(exc, AssertionError):
-            return [[], {}]
-        return _args(exc)
-
-    def rebuild(self, desc: Any, data: Any) -> BaseException:
-        """The exception the other side raised, as data made into an exception here. Whatever
-        goes wrong while rebuilding it breaks the job: the tests never see a half-made one."""
-        try:
-            return self._rebuild(desc, data)
-        except (SolutionGone, CandidateExit):
-            raise
-        except Exception as exc:  # noqa: BLE001 - e.g. a class name type() refuses
-            gone = SolutionGone(f"the solution process sent an exception that cannot be "
-                                f"rebuilt: {type(exc).__name__}")
-            if self.runner:
-                self.broken = gone
-            raise gone from None
-
-    def _rebuild(self, desc: Any, data: Any) -> BaseException:
-        if type(desc) is not dict or type(desc.get("mro")) is not list:
-            raise SolutionGone("an exception without its class")
-        args, attrs = data if type(data) is list and len(data) == 2 else (None, None)
-        mro = [tuple(map(str, c))[:2] for c in desc["mro"][:32] if type(c) is list]
-        message = str(desc.get("message", ""))[:2000]
-        args = tuple(args) if type(args) in (list, tuple) else (message,)
-        cls = self._class(mro)
-        if cls is None:  # a BaseException that is not an Exception: never rebuilt as one
-            exc: BaseException = CandidateExit(f"{mro[0][1] if mro else '?'}: {message}"[:500])
-            if self.runner:
-                self.broken = exc
-            return exc
-        else:
-            try:
-                exc = cls(*args)
-            except Exception:  # noqa: BLE001 - args that the class's __init__ rejects
-                exc = cls.__new__(cls, *args)
-                exc.args = args
-            for name, value in (attrs.items() if type(attrs) is dict else ()):
-                if type(name) is str and name.isidentifier() and not name.startswith("_"):
-                    try:
-                        setattr(exc, name, value)
-                    except (AttributeError, TypeError):
-                        pass
-            if cls not in EXCEPTIONS.values():
-                exc.__rsi_message__ = message  # type: ignore[attr-defined]
-        if self.runner:
-            exc.__rsi_from_candidate__ = True  # type: ignore[attr-defined]
-        return exc
-
-    def _class(self, mro: list[tuple[str, ...]]) -> type | None:
-        """The sender's class if the table has it, else a subclass of its nearest base there,
-        made here with the sender's name (and its message as ``str``), once per peer."""
-        if len(mro) < 1 or len(mro[0]) != 2:
-            return None
-        if mro[0] in EXCEPTIONS:
-            return EXCEPTIONS[mro[0]]
-        base = next((EXCEPTIONS[c] for c in mro if c in EXCEPTIONS), None)
-        if base is None:
-            return None
-        module, qualname = mro[0]
-        key = (module, qualname, base)
-        if key not in self._classes:
-            name = qualname.rpartition(".")[2][:200] or "Exception"
-            self._classes[key] = type(name, (base,), {
-                "__module__": module[:200], "__qualname__": qualname[:200], "__str__": _str})
-        return self._classes[key]
-
-
-def _str(self: BaseException) -> str:
-    return str(getattr(self, "__rsi_message__", ""))
-
-
 def _handle(ref: Any) -> int:
     if type(ref) is not int:
         raise Malformed("a handle is an int")
     return ref
-
-
-def describe(exc: BaseException) -> dict:
-    names = [[str(getattr(c, "__module__", "?")), str(getattr(c, "__qualname__", "?"))]
-             for c in type(exc).__mro__[:32]]
-    try:
-        message = str(exc)[:2000]
-    except Exception:  # noqa: BLE001 - a __str__ that raises
-        message = ""
-    return {"mro": names, "message": message}
-
-
-def _args(exc: BaseException) -> Any:
-    """[args, attributes] of an exception, as far as they are data (e.g. JSONDecodeError.pos)."""
-    try:
-        encode(exc.args)
-        args = list(exc.args)
-    except Exception:  # noqa: BLE001 - args that are not data cross as the message
-        args = None
-    attrs = {}
-    for name, value in getattr(exc, "__dict__", {}).items():
-        if type(name) is str and not name.startswith("_"):
-            try:
-                encode(value)
-                attrs[name] = value
-            except Exception:  # noqa: BLE001 - attributes that are not data stay behind
-                pass
-    return [args, attrs]
 
 
 _IMMUTABLE = {int, float, str, bool, type(None), bytes, complex}
@@ -536,79 +392,3 @@ def update(old: Any, new: Any) -> Any:
             update(o, n)
         return old
     return new
-
-
-class Sink(io.RawIOBase):
-    """The solution's ``sys.stdout``: text goes to the test's ``sys.stdout`` with the next
-    message, or on its own once OUT_CHUNK bytes are waiting or on a flush."""
-
-    def __init__(self, peer: Peer) -> None:
-        super().__init__()
-        self.peer, self.pending = peer, bytearray()
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, b: Any) -> int:
-        self.pending += b
-        if len(self.pending) >= OUT_CHUNK:
-            self.peer.send({"op": "out"})
-        return len(b)
-
-    def flush(self) -> None:  # print(..., flush=True): the text goes now, in order
-        if self.pending and not self.closed:
-            self.peer.send({"op": "out"})
-
-    def take(self) -> bytes:
-        data, self.pending = bytes(self.pending), bytearray()
-        return data
-
-
-def solution_stdout(peer: Peer) -> io.TextIOWrapper:
-    peer.sink = Sink(peer)
-    return io.TextIOWrapper(peer.sink, encoding="utf-8", errors="backslashreplace",  # type: ignore[arg-type]
-                            write_through=True)
-
-
-def signature_data(fn: Any) -> Any:
-    """The entry point's signature as data: [[name, kind, default?], ...], or None."""
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return None
-    params = []
-    for p in sig.parameters.values():
-        entry: list = [p.name, int(p.kind)]
-        if p.default is not p.empty:
-            try:
-                encode(p.default)
-                entry.append({"value": p.default})
-            except NotPlainData:
-                entry.append({"repr": repr(p.default)[:200]})
-        params.append(entry)
-    return params
-
-
-class _Opaque:
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __repr__(self) -> str:
-        return self.text
-
-
-def signature_from(data: Any) -> inspect.Signature | None:
-    if type(data) is not list:
-        return None
-    try:
-        params = []
-        for entry in data:
-            name, kind, *default = entry
-            kw = {}
-            if default:
-                d = default[0]
-                kw["default"] = d["value"] if "value" in d else _Opaque(str(d.get("repr")))
-            params.append(inspect.Parameter(str(name), inspect._ParameterKind(kind), **kw))
-        return inspect.Signature(params)
-    except (TypeError, ValueError, KeyError):
-        return None

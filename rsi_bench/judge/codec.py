@@ -1,6 +1,7 @@
 """The data codec between the test driver and the solution process (stdlib only).
 
-Deployed beside runner.py in the judge image. Both processes encode with it; only data crosses:
+Deployed beside runner.py in the judge image. Both processes encode with it (and send what it
+makes with frames.py); only data crosses:
 a JSON tree whose tagged objects name a type from the fixed table below, plus raw byte blobs
 (bytes, bytearrays and homogeneous int/float lists), never code and never pickle. Decoding
 builds only the types in that table; a tag it does not know is a malformed message. What a
@@ -15,23 +16,19 @@ import datetime
 import decimal
 import enum
 import fractions
-import json
 import math
 import os
-import select
-import struct
-import sys
-import time
 from array import array
 from collections.abc import Iterator
 from datetime import UTC
 from typing import Any
 
-MAX_DEPTH = 400  # nesting a real test may use; deeper values are refused, not recursed into
-MAX_FRAME = 128 << 20  # one message, blobs included; larger is an error naming its size
-MAX_HEAD = 64 << 20  # its JSON part (which costs far more memory per byte once parsed)
+if __package__:
+    from .frames import MAX_DEPTH, MAX_FRAME, Malformed, NotPlainData, deeply
+else:  # deployed flat in the judge image, beside runner.py
+    from frames import MAX_DEPTH, MAX_FRAME, Malformed, NotPlainData, deeply  # type: ignore[no-redef]
+
 FAST_LIST = 32  # lists at least this long try the homogeneous fast path
-HEADER = struct.Struct(">QI")
 
 # default_factory values a defaultdict may carry by name; anything else crosses as a handle
 FACTORIES: dict[str, type] = {t.__name__: t for t in (
@@ -40,126 +37,7 @@ _NONE = type(None)
 _SCALARS = {str, bool, _NONE}
 
 
-class NotPlainData(TypeError):
-    """A value the boundary cannot carry; the message names its type."""
-
-
-class Malformed(ValueError):
-    """A message that no honest peer sends."""
-
-
 Packed = tuple[Any, list[bytes]]
-
-
-# ---------------------------------------------------------------- framing with blobs
-
-
-def send_msg(fd: int, msg: dict, blobs: list[bytes] | None = None) -> None:
-    blobs = blobs or []
-    if blobs:
-        msg = {**msg, "bl": [len(b) for b in blobs]}
-    head = _dumps(msg)
-    size = len(head) + sum(len(b) for b in blobs)
-    if size > MAX_FRAME or len(head) > MAX_HEAD:
-        raise NotPlainData(f"a value of {size} bytes exceeds the {MAX_FRAME >> 20} MiB boundary "
-                           "limit")
-    if size < 1 << 20:  # one write, one wake-up of the reader
-        _write_all(fd, b"".join([HEADER.pack(size, len(head)), head, *blobs]))
-        return
-    _write_all(fd, HEADER.pack(size, len(head)))
-    _write_all(fd, head)
-    for blob in blobs:
-        _write_all(fd, blob)
-
-
-class Reader:
-    """Reads messages from one pipe, a buffer's worth at a time."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd, self.buf = fd, bytearray()
-
-    def read(self, n: int, deadline: float | None) -> bytes:
-        if len(self.buf) < n:
-            self.buf += read_exact(self.fd, n - len(self.buf), deadline, greedy=True)
-        data = bytes(self.buf[:n])
-        del self.buf[:n]
-        return data
-
-
-def recv_msg(src: Reader | int, deadline: float | None = None) -> tuple[dict, list[bytes]]:
-    reader = src if isinstance(src, Reader) else Reader(src)
-    size, head_len = HEADER.unpack(reader.read(HEADER.size, deadline))
-    if size > MAX_FRAME or head_len > min(size, MAX_HEAD):
-        raise Malformed(f"a message of {size} bytes exceeds the {MAX_FRAME >> 20} MiB limit")
-    data = reader.read(size, deadline)
-    msg = _loads(data[:head_len])
-    if not isinstance(msg, dict):
-        raise Malformed("a message is not an object")
-    lens = msg.pop("bl", [])
-    if not isinstance(lens, list) or sum(lens) != size - head_len:
-        raise Malformed("blob lengths do not match the frame")
-    blobs, at = [], head_len
-    for n in lens:
-        blobs.append(data[at:at + n])
-        at += n
-    return msg, blobs
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def read_exact(fd: int, n: int, deadline: float | None, greedy: bool = False) -> bytes:
-    """At least ``n`` bytes (exactly ``n`` unless ``greedy``, which takes what is there)."""
-    chunks = []
-    while n > 0:
-        if deadline is not None:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([fd], [], [], left)[0]:
-                raise TimeoutError
-        chunk = os.read(fd, max(n, 1 << 16) if greedy else min(n, 1 << 22))
-        if not chunk:
-            raise EOFError
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b"".join(chunks)
-
-
-_JSON = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode  # made once: it is slow
-
-
-def _dumps(obj: object) -> bytes:
-    return _deeply(lambda: _JSON(obj).encode())
-
-
-def _loads(data: bytes) -> Any:
-    try:
-        return _deeply(lambda: json.loads(data))
-    except (ValueError, RecursionError) as exc:
-        raise Malformed(f"undecodable message: {exc}") from None
-
-
-def _deeply(work: Any) -> Any:
-    """``work()``, and once more with room for MAX_DEPTH levels if the stack ran out (the
-    common shallow case never touches the recursion limit)."""
-    try:
-        return work()
-    except RecursionError:
-        with _deep():
-            return work()
-
-
-class _deep:
-    """Room on the stack for MAX_DEPTH levels (a tagged level is up to three JSON levels)."""
-
-    def __enter__(self) -> None:
-        self.old = sys.getrecursionlimit()
-        sys.setrecursionlimit(self.old + 8 * MAX_DEPTH)
-
-    def __exit__(self, *exc: object) -> None:
-        sys.setrecursionlimit(self.old)
 
 
 # ---------------------------------------------------------------- encode
@@ -172,7 +50,7 @@ def encode(value: Any, peer: Any = None) -> Packed:
         del blobs[:]
         return _Encoder(blobs, peer).enc(value, 0)
 
-    return _deeply(work), blobs
+    return deeply(work), blobs
 
 
 class _Encoder:
@@ -312,7 +190,7 @@ _VIEWS = {type({}.keys()): "dk", type({}.values()): "dv", _ITEMS: "di"}
 def decode(packed: Packed, peer: Any = None) -> Any:
     tree, blobs = packed
     try:
-        return _deeply(lambda: _Decoder(blobs, peer).dec(tree, 0))
+        return deeply(lambda: _Decoder(blobs, peer).dec(tree, 0))
     except (Malformed, NotPlainData):
         raise
     except (KeyError, IndexError, TypeError, ValueError, AttributeError, OverflowError,

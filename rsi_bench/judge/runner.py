@@ -9,16 +9,18 @@ Process layout, one runner per sandbox, one job at a time:
 * **runner** (privileged inside the sandbox) reads jobs from stdin and writes results to stdout as
   length-prefixed JSON frames. It holds the hidden tests and runs them: ``check(candidate)``
   executes here, and ``candidate`` is a proxy that forwards each call to the solution process.
-* **zygote** is forked at start-up, before any job is read, so its memory never holds a test.
-  It forks one **solution process** per job, which drops to the unprivileged uid, applies
+  Its own uid never changes.
+* **zygote** (zygote.py) is forked at start-up, before any job is read, so its memory never holds
+  a test. It forks one **solution process** per job, which drops to the unprivileged uid, applies
   rlimits, loads the solution and serves calls. Arguments and results cross the process boundary
   as data (codec.py: exact builtin and allow-listed stdlib types; callables and iterators as
   handles, bridge.py), so objects whose ``==`` lies, trace hooks, frame or gc walks cannot reach
   the code that compares results.
-* After each job every process owned by the job's uid is killed, every writable root is emptied
-  and its owner, mode, times and extended attributes put back, and whatever cannot be wiped
-  (System V IPC, abstract sockets, a survivor) is reported as ``dirty``: the host then replaces
-  the sandbox (``fresh.py``, given with ``--fresh``, does the wiping and the checking).
+* After each job the zygote kills every process owned by the job's uid, empties every writable
+  root and puts back its owner, mode, times and extended attributes, and reports whatever cannot
+  be wiped (System V IPC, abstract sockets, a survivor) as ``dirty``: the host then replaces the
+  sandbox (``fresh.py``, given with ``--fresh``, does the wiping and the checking). The runner
+  answers the host only once that is done, so no job starts before the last one's check passed.
 
 A job passes only if ``check`` returned normally. Early exits, forged output and killed processes
 all look like a solution process that stopped answering, which is never a pass.
@@ -33,9 +35,7 @@ import json
 import os
 import queue
 import random
-import resource
 import select
-import shutil
 import signal
 import socket
 import struct
@@ -46,11 +46,12 @@ import traceback
 from typing import Any
 
 if __package__:
-    from . import bridge, codec
+    from . import bridge, codec, zygote
 else:  # deployed flat in the judge image: python3 -I does not put this directory on sys.path
     sys.path.append(os.path.dirname(os.path.abspath(__file__)))  # after the stdlib
     import bridge  # type: ignore[no-redef]
     import codec  # type: ignore[no-redef]
+    import zygote  # type: ignore[no-redef]
 
 PROTOCOL = 2
 OUTPUT_TAIL = 4096
@@ -91,153 +92,6 @@ def recv_frame(fd: int, deadline: float | None = None) -> Any:
     if size > MAX_FRAME:
         raise ValueError(f"frame of {size} bytes exceeds the {MAX_FRAME}-byte limit")
     return json.loads(_read_exact(fd, size, deadline))
-
-
-# ---------------------------------------------------------------- solution process
-
-
-def _apply_limits(job: dict) -> None:
-    mem = job["memory_mb"] << 20
-    limits = [
-        (resource.RLIMIT_AS, mem),
-        (resource.RLIMIT_NPROC, job["nproc"]),
-        (resource.RLIMIT_FSIZE, job["fsize_mb"] << 20),
-        (resource.RLIMIT_NOFILE, 256),
-        (resource.RLIMIT_CORE, 0),
-        (resource.RLIMIT_CPU, int(job["timeout"]) + 2),
-    ]
-    for which, value in limits:
-        resource.setrlimit(which, (value, value))
-
-
-def _drop_privileges(uid: int, workdir: str) -> None:
-    if os.getuid() == 0:
-        os.setgroups([])
-        os.setgid(uid)
-        os.setuid(uid)
-    os.chdir(workdir)
-    os.environ.clear()
-    os.environ.update(
-        {"HOME": workdir, "TMPDIR": workdir, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
-    )
-
-
-def solution_main(job: dict, call_r: int, reply_w: int) -> None:
-    """Runs in the forked solution process; never returns."""
-    code = 0
-    try:
-        os.setsid()
-        try:
-            with open("/proc/self/oom_score_adj", "w") as f:
-                f.write("1000")
-        except OSError:
-            pass
-        _drop_privileges(job["uid"], job["workdir"])
-        _apply_limits(job)
-        sys.argv = ["solution.py"]
-        sys.stdin = open(os.devnull)  # noqa: SIM115
-        _serve(job, call_r, reply_w)
-    except BaseException:  # noqa: BLE001 - the process must end here, whatever happened
-        code = 70
-    os._exit(code)
-
-
-def _describe(exc: BaseException) -> dict:
-    return {"type": type(exc).__name__, "message": str(exc)[:500]}
-
-
-def _serve(job: dict, call_r: int, reply_w: int) -> None:
-    peer = bridge.Peer(call_r, reply_w, runner=False)
-    sys.stdout = bridge.solution_stdout(peer)  # print() reaches the test's sys.stdout
-    try:
-        code = compile(job["solution"], "solution.py", "exec")
-    except (SyntaxError, ValueError) as exc:
-        peer.send({"op": "hello", "status": "invalid", "detail": f"does not compile: {exc}"})
-        return
-    namespace: dict = {"__name__": "__solution__", "__builtins__": __builtins__}
-    try:
-        exec(code, namespace)
-    except MemoryError:
-        peer.send({"op": "hello", "status": "oom", "detail": "MemoryError while loading"})
-        return
-    except BaseException as exc:  # noqa: BLE001 - SystemExit included: it is an error here
-        peer.send({"op": "hello", "status": "error", "detail": "load", "raised": _describe(exc)})
-        return
-    fn = namespace.get(job["entry_point"])
-    if not callable(fn):
-        detail = f"entry point {job['entry_point']!r} is not defined or not callable"
-        peer.send({"op": "hello", "status": "invalid", "detail": detail})
-        return
-    peer.exports[0] = fn
-    peer.send({"op": "hello", "status": "ready"}, _looks(fn))
-    peer.serve_forever()
-
-
-def _looks(fn: Any) -> list:
-    """What the test may read off the candidate: name, qualname, doc, signature (as data)."""
-    looks = []
-    for attr in ("__name__", "__qualname__", "__doc__"):
-        value = getattr(fn, attr, None)
-        looks.append(value if type(value) is str else None)
-    return [*looks, bridge.signature_data(fn)]
-
-
-# ---------------------------------------------------------------- zygote
-
-
-def zygote_main(sock: socket.socket) -> None:
-    """Forks solution processes on request. Holds no test, ever."""
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    devnull = os.open(os.devnull, os.O_RDWR)
-    os.dup2(devnull, 0)  # the runner's stdin carries tests: never let a child inherit it
-    os.dup2(devnull, 1)
-    while True:
-        try:
-            msg, fds, _flags, _addr = socket.recv_fds(sock, 1 << 24, 4)
-        except OSError:
-            os._exit(0)
-        if not msg:
-            os._exit(0)
-        request = json.loads(msg)
-        if request["op"] == "finish":
-            sock.sendall(json.dumps(_finish(request["pid"], request.get("uid"))).encode())
-            continue
-        job = request["job"]
-        call_r, reply_w, out_w = fds
-        pid = os.fork()
-        if pid == 0:
-            sock.close()
-            os.dup2(out_w, 1)
-            os.dup2(out_w, 2)
-            keep = {call_r, reply_w}
-            for fd in _open_fds():
-                if fd > 2 and fd not in keep:
-                    try:
-                        os.close(fd)
-                    except OSError:
-                        pass
-            solution_main(job, call_r, reply_w)
-        for fd in fds:
-            os.close(fd)
-        sock.sendall(json.dumps({"pid": pid}).encode())
-
-
-def _finish(pid: int, uid: int | None) -> dict:
-    """End a job: kill its process group, reap it, then kill whatever else its uid runs."""
-    _kill_group(pid)
-    try:
-        _pid, status = os.waitpid(pid, 0)
-    except ChildProcessError:
-        status = -1
-    remaining = _kill_uid(uid) if uid is not None else 0
-    return {"status": status, "remaining": remaining}
-
-
-def _open_fds() -> list[int]:
-    try:
-        return [int(name) for name in os.listdir("/proc/self/fd")]
-    except OSError:
-        return list(range(3, 256))
 
 
 # ---------------------------------------------------------------- runner
@@ -329,11 +183,12 @@ class Runner:
         self.work_root, self.clean = work_root, clean
         # with a pid namespace, every writable root is wiped and checked after each job
         self.fresh = fresh([work_root, *clean]) if fresh is not None and reap_by_uid else None
+        cleanup = zygote.Cleanup(uid, reap_by_uid, clean, self.fresh)
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         pid = os.fork()
         if pid == 0:
             parent.close()
-            zygote_main(child)
+            zygote.zygote_main(child, cleanup)
         child.close()
         self.zygote, self.zygote_pid = parent, pid
         self.drain = OutputDrain()
@@ -364,21 +219,14 @@ class Runner:
         for fd in (call_r, reply_w, out_w):
             os.close(fd)
         self.drain.follow(out_r)
-        dirty = ""
         try:
             status, detail, calls = self._grade(job, call_w, reply_r, deadline)
         finally:
             os.close(call_w)
             os.close(reply_r)
-            uid = self.uid if self.reap_by_uid else None
-            finished = self._zygote_call({"op": "finish", "pid": pid, "uid": uid})
-            exit_status = finished["status"]
-            if finished["remaining"]:
-                dirty = f"{finished['remaining']} processes of uid {self.uid} survived"
-            try:
-                dirty = "; ".join(filter(None, [dirty, self._clean(workdir)]))
-            except Exception as exc:  # noqa: BLE001 - the host replaces a dirty sandbox
-                dirty = str(exc) or type(exc).__name__
+            # the zygote kills the job's processes, then wipes and checks the sandbox
+            finished = self._zygote_call({"op": "finish", "pid": pid, "workdir": workdir})
+            exit_status, dirty = finished["status"], finished["dirty"]
             tail, total = self.drain.result()
             tail = (tail.decode("utf-8", "replace") + self.output.tail)[-OUTPUT_TAIL:]
             total += self.output.total
@@ -425,19 +273,6 @@ class Runner:
             sys.stdout = saved
         return "pass", f"{proxy.calls} calls", proxy.calls
 
-    def _clean(self, workdir: str) -> str:
-        """Wipe what the job could have left (its processes are already dead); return what
-        could not be wiped, empty when the sandbox is as fresh as before the job."""
-        if self.fresh is not None:
-            self.fresh.wipe()
-            return "; ".join(self.fresh.leftovers(self.uid))
-        if self.reap_by_uid:
-            for root in self.clean:
-                _remove_owned(root, self.uid)
-        shutil.rmtree(workdir, ignore_errors=True)
-        return ""
-
-
 def _classify(exc: BaseException, job: dict) -> tuple[str, str]:
     """(status, detail) of a job that did not pass. A detail never carries the hidden tests'
     text: for the tests' own failures only the exception's class and the line number."""
@@ -465,66 +300,6 @@ def _where(exc: BaseException, what: str) -> str:
 
 def _killed(status: int) -> bool:
     return status > 0 and os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
-
-
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _kill_uid(uid: int) -> int:
-    """SIGKILL every process of ``uid`` in this pid namespace; return how many survived.
-
-    The killer is forked from the zygote (which never held a test) and becomes ``uid`` itself,
-    so ``kill(-1)`` reaches exactly that uid's processes and nothing else.
-    """
-    for _ in range(200):
-        if not _pids_of(uid):
-            return 0
-        killer = os.fork()
-        if killer == 0:
-            try:
-                os.setuid(uid)
-                os.kill(-1, signal.SIGKILL)
-            finally:
-                os._exit(0)
-        os.waitpid(killer, 0)
-    return len(_pids_of(uid))
-
-
-def _pids_of(uid: int) -> list[int]:
-    """Live (non-zombie) processes of ``uid``; zombies are reaped by their parent or init."""
-    found = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                if os.stat(f"/proc/{name}").st_uid != uid:
-                    continue
-                with open(f"/proc/{name}/stat", "rb") as f:
-                    state = f.read().rpartition(b")")[2].split()[0]
-            except OSError:
-                continue
-            if state not in (b"Z", b"X"):
-                found.append(int(name))
-    return found
-
-
-def _remove_owned(root: str, uid: int) -> None:
-    if not os.path.isdir(root):
-        return
-    for dirpath, dirnames, filenames in os.walk(root, topdown=True):
-        for name in dirnames + filenames:
-            path = os.path.join(dirpath, name)
-            try:
-                if os.lstat(path).st_uid == uid:
-                    if os.path.isdir(path) and not os.path.islink(path):
-                        shutil.rmtree(path, ignore_errors=True)
-                    else:
-                        os.unlink(path)
-            except OSError:
-                pass
 
 
 def _load_fresh(path: str) -> Any:

@@ -184,12 +184,12 @@ CASES: list[tuple[str, Task, str, str]] = [
 # descriptor it holds (its reply pipe among them), the same way for each case below.
 FORGE = '''
 import os, sys
-codec = sys.modules.get("codec") or sys.modules["rsi_bench.judge.codec"]
+frames = sys.modules.get("frames") or sys.modules["rsi_bench.judge.frames"]
 def f(*args):
     msg, blobs = {msg}, []
     for fd in range(3, 64):
         try:
-            codec.send_msg(fd, msg, blobs)
+            frames.send_msg(fd, msg, blobs)
         except OSError:
             pass
     return 1

@@ -23,9 +23,8 @@ from rsi_bench.judge.codec import (
     NotPlainData,
     decode,
     encode,
-    recv_msg,
-    send_msg,
 )
+from rsi_bench.judge.frames import recv_msg, send_msg
 
 Point = collections.namedtuple("Point", "x y")
 

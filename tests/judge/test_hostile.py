@@ -203,8 +203,10 @@ def test_writes_outside_the_work_dir_fail_or_vanish(judge: Judge) -> None:
 import os
 def probe():
     found = []
-    for path in ["/etc/pwned", "/usr/pwned", "/pwned", "/opt/rsi-bench/runner.py",
-                 "/opt/rsi-bench/codec.py", "/opt/rsi-bench/bridge.py", "/scratch/../x"]:
+    for path in ["/etc/pwned", "/usr/pwned", "/pwned", "/scratch/../x", *(
+            "/opt/rsi-bench/" + name for name in ("runner.py", "zygote.py", "frames.py",
+                                                  "codec.py", "bridge.py", "rebuild.py",
+                                                  "looks.py", "fresh.py"))]:
         try:
             open(path, "w").write("x")
             found.append("wrote " + path)

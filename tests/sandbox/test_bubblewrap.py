@@ -183,6 +183,46 @@ def test_user_keyrings_are_per_sandbox_below_the_filter(boxes: list[Sandbox],
         assert seen["proc_keys"] == [], seen
 
 
+CLEAR_KEYS = r"""
+import ctypes, importlib.util, json, os, platform, sys
+ADD, KEYCTL = {"x86_64": (248, 250), "aarch64": (217, 219)}[platform.machine()]
+KEYCTL_SEARCH, USER = 10, -4
+uid, name = json.load(sys.stdin)
+libc = ctypes.CDLL(None, use_errno=True)
+spec = importlib.util.spec_from_file_location("fresh", "/opt/rsi-bench/fresh.py")
+fresh = importlib.util.module_from_spec(spec); spec.loader.exec_module(fresh)
+def as_uid(plant):  # [found by search, keys the wiper's count sees], as the uid
+    pid = os.fork()
+    if pid == 0:
+        os.setgroups([]); os.setgid(uid); os.setuid(uid)
+        if plant:
+            libc.syscall(ADD, b"user", name.encode(), b"x", 1, USER)
+        found = libc.syscall(KEYCTL, KEYCTL_SEARCH, USER, b"user", name.encode(), 0) >= 0
+        os._exit(100 * found + min(fresh._visible_keys(), 99))
+    return list(divmod(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), 100))
+def caps():
+    return [l for l in open("/proc/self/status") if l.startswith(("Cap", "Uid", "Gid", "Groups"))]
+before = caps()
+planted = as_uid(plant=True)
+left = fresh._clear_keys(uid)
+print(json.dumps({"planted": planted, "left": left, "after": as_uid(plant=False),
+                  "same_credentials": caps() == before, "uid": [os.getuid(), os.geteuid()]}))
+"""
+
+
+def test_the_wiper_clears_a_planted_user_key_and_is_root_again(
+        boxes: list[Sandbox], machine_has_key_abi: None) -> None:
+    """Below the filter (which refuses the keyring calls), the post-job wiper still empties the
+    job uid's user keyring: it becomes the uid for that and comes back with its credentials."""
+    boxes.append(make(seccomp=False))
+    seen = run(boxes[0], CLEAR_KEYS, [SANDBOX_UID, "rsi-bench-probe-key"], user=0)
+    # Control: the uid finds the key it planted, and the wiper's count sees it (and any key a
+    # closed sandbox of the same uid left for the kernel to collect).
+    found, counted = seen.pop("planted")  # type: ignore[attr-defined]
+    assert found == 1 and counted >= 1, seen
+    assert seen == {"left": 0, "after": [0, 0], "same_credentials": True, "uid": [0, 0]}, seen
+
+
 IPC_PLANT = r"""
 import ctypes, os, sys
 libc = ctypes.CDLL(None, use_errno=True)
