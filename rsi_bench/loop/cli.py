@@ -22,6 +22,8 @@ from rich.progress import (
 
 from rsi_bench.errors import InputError
 from rsi_bench.loop.config import IMPROVERS, RunConfig, load_toml
+from rsi_bench.loop.control import Paused, RunHalted
+from rsi_bench.loop.policy import parse_rules
 from rsi_bench.loop.strategy import STRATEGIES
 
 DEFAULTS = RunConfig()
@@ -175,12 +177,17 @@ def _duration(seconds: float) -> str:
 @click.option("--judge-timeout", type=float, help="seconds per solution in the judge")
 @click.option("--budget", "budgets", multiple=True, help="ROLE:KIND=N, e.g. solve:calls=500")
 @click.option("--agent", type=click.Path(path_type=Path), help="generation 0's directory")
+@click.option("--on-finding", "on_finding", multiple=True,
+              help="what a finding does: ACTION for every kind, or KIND=ACTION / GROUP=ACTION "
+                   "(record, reject, pause); repeat or join with commas [default: reject "
+                   "leak, grader, integrity and canary findings, record heuristics]")
 @click.option("--run-dir", type=click.Path(path_type=Path), default=Path("runs/latest"),
               show_default=True, help="where the run lives; an existing one is resumed")
 @click.option("--report/--no-report", "write_report", default=True, show_default=True,
               help="write the report (RUN_DIR/report/) when the loop ends")
 def run(config_file: Path | None, seeds: tuple[int, ...], budgets: tuple[str, ...],
-        run_dir: Path, agent: Path | None, write_report: bool, **flags: Any) -> None:
+        run_dir: Path, agent: Path | None, write_report: bool, on_finding: tuple[str, ...],
+        **flags: Any) -> None:
     """Run the self-improvement loop (resumes an existing --run-dir)."""
     from rsi_bench.loop.runner import Loop
 
@@ -196,9 +203,12 @@ def run(config_file: Path | None, seeds: tuple[int, ...], budgets: tuple[str, ..
         values["budgets"] = _budgets(budgets)
     if agent is not None:
         values["agent"] = str(agent.resolve())
+    if on_finding:
+        values["on_finding"] = parse_rules(on_finding)
     known = {f.name for f in fields(RunConfig)}
     config = RunConfig(**{k: v for k, v in values.items() if k in known})
     seed_dirs = []
+    halted: RunHalted | None = None
     for seed in seeds:
         seed_dir = run_dir / f"seed-{seed}" if len(seeds) > 1 else run_dir
         seed_dirs.append(seed_dir)
@@ -206,6 +216,9 @@ def run(config_file: Path | None, seeds: tuple[int, ...], budgets: tuple[str, ..
         loop = Loop(RunConfig(**{**config.__dict__, "seed": seed}), seed_dir, reporter)
         try:
             rows = loop.run()
+        except RunHalted as exc:
+            halted = exc
+            break
         finally:
             reporter.close()
             loop.close()
@@ -219,10 +232,19 @@ def run(config_file: Path | None, seeds: tuple[int, ...], budgets: tuple[str, ..
                        f"{cells[0]:<7} {cells[1]:<8} {cells[2]}" +
                        (f"  ({row.reason})" if row.reason else ""))
         click.echo(f"store: {seed_dir / 'run.sqlite'}; agents (git): {seed_dir / 'agents'}")
-    if write_report:
+    if halted is not None and not isinstance(halted, Paused):
+        _halt(halted)
+    if write_report:  # a paused run's report is what the person deciding reads
         from rsi_bench.report import render
 
         paths = render(seed_dirs, run_dir / "report", name=run_dir.resolve().name)
         index = next((p for p in paths if p.name == "index.html"), paths[0])
         click.echo(f"report: {index} (and report.md, results.json, CSV tables, plots/ "
                    f"beside it); `rsi-bench report` combines runs")
+    if halted is not None:
+        _halt(halted)
+
+
+def _halt(halted: RunHalted) -> None:
+    click.echo(f"rsi-bench: {halted}", err=True)
+    sys.exit(halted.exit_code)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rsi_bench.errors import InputError, SandboxUnavailable
+from rsi_bench.loop.policy import parse_rules
 from rsi_bench.loop.strategy import STRATEGIES
 from rsi_bench.paths import harness_dir
 from rsi_bench.sandbox import parse_backend, with_runtime
@@ -42,6 +43,8 @@ class RunConfig:
     judge_timeout: float = 10.0
     budgets: dict[str, dict[str, float]] = field(default_factory=dict)
     agent: str = ""  # generation 0; empty means harness/seed_agent
+    # per finding kind or group: record | reject | pause (rsi_bench.loop.policy); {} = defaults
+    on_finding: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.improver not in IMPROVERS:
@@ -60,6 +63,7 @@ class RunConfig:
             raise InputError(str(exc)) from None
         object.__setattr__(self, "sandbox", kind)
         object.__setattr__(self, "runtime", runtime)
+        object.__setattr__(self, "on_finding", parse_rules(self.on_finding))
 
     @property
     def backend(self) -> str:
@@ -75,8 +79,9 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         data = {"schema_version": SCHEMA_VERSION, **asdict(self)}
-        if not self.runtime:  # runs made before the key existed keep their fingerprint
-            del data["runtime"]
+        for key in ("runtime", "on_finding"):  # runs made before a key existed, or leaving
+            if not data[key]:  # it at its default, keep their fingerprint
+                del data[key]
         return data
 
     def differences(self, stored: dict[str, Any]) -> list[str]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rsi_bench.agents.audit import audit
+from rsi_bench.agents.audit import audit, diff_text
 from rsi_bench.agents.container import run_improve
 from rsi_bench.agents.manifest import load_manifest
 from rsi_bench.agents.pool import SolvePool
@@ -25,8 +25,10 @@ from rsi_bench.broker.sampling import SEEDED_PROVIDERS, Sampling
 from rsi_bench.broker.sampling import sampling_seed as sampling_seed  # re-exported
 from rsi_bench.errors import InputError
 from rsi_bench.judge import Job, Judge
+from rsi_bench.loop import control
 from rsi_bench.loop.config import RunConfig
-from rsi_bench.loop.lineage import Lineage
+from rsi_bench.loop.lineage import Lineage, gen_name
+from rsi_bench.loop.policy import Policy
 from rsi_bench.loop.strategy import Candidate, choose_parent
 from rsi_bench.models import get_model
 from rsi_bench.sandbox import Limits
@@ -109,6 +111,7 @@ class Loop:
                                  loop_seed=config.seed, splits=self.splits,
                                  seeded=str(model.name).split("/", 1)[0] in SEEDED_PROVIDERS)
         self.limits = Limits()
+        self.policy = Policy(config.on_finding)
         self._paid_before = float(self.store.read().execute(  # by earlier attempts of this run
             "SELECT COALESCE(SUM(cost_usd), 0) FROM model_calls WHERE cache_hit = 0"
         ).fetchone()[0])
@@ -145,7 +148,8 @@ class Loop:
                 known = {gen.generation: gen for gen in self.runs.generations()}
                 if g not in known:
                     self._make_child(g)
-                    known = {gen.generation: gen for gen in self.runs.generations()}
+                self._hold(g)
+                known = {gen.generation: gen for gen in self.runs.generations()}
                 if known[g].status == "created":
                     self._evaluate(g, ("dev", "heldout"))
                     self.runs.mark_evaluated(g)
@@ -192,13 +196,20 @@ class Loop:
         if status == "ok":
             findings += [f.to_dict() for f in audit(
                 parent_dir, child_dir, load_manifest(parent_dir),
-                forbidden_strings=self._forbidden())]
+                forbidden_strings=self._forbidden(),
+                dev_tasks=[(t.id, t.prompt) for t in self.tasks if self.splits[t.id] == "dev"])]
+        decision = self.policy.decide(findings)
+        findings = decision.findings
+        if status == "ok" and decision.action == "reject":
+            status, reason = "invalid", decision.reason
+        elif status == "ok":
             ok, why = validate_child(child_dir, smoke_task_view=self._smoke_task().view(),
                                      broker=self.broker, generation=g,
                                      backend=self.config.backend, limits=self.limits,
                                      timeout=self.config.solve_timeout, run_label=self.label)
             status, reason = ("ok", None) if ok else ("invalid", why)
         if status != "ok":
+            self._keep_diff(g, parent_dir, child_dir)
             shutil.rmtree(child_dir, ignore_errors=True)
             self.runs.add_generation(g, parent, self.config.improver, None, findings,
                                      "invalid", reason)
@@ -208,6 +219,25 @@ class Loop:
         sha = self.lineage.commit(g, parent, f"generation {g}: {self.config.improver} "
                                   f"improver on generation {parent}")
         self.runs.add_generation(g, parent, self.config.improver, sha, findings, "created")
+        if decision.action == "pause" and decision.reason:
+            control.pause(self.runs, g, "audit", decision.reason)
+
+    def _hold(self, g: int) -> None:
+        """Stop at a paused generation until a person decides; apply a rejection."""
+        state, reason = control.pause_state(self.runs, g)
+        if state == "paused":
+            raise control.Paused(self.run_dir, g, reason)
+        status = {x.generation: x.status for x in self.runs.generations()}[g]
+        if state == "rejected" and status != "invalid":
+            self.runs.set_status(g, "invalid", f"rejected by a person after a pause: {reason}")
+
+    def _keep_diff(self, g: int, parent_dir: Path, child_dir: Path) -> None:
+        """An invalid child is not committed to the lineage; its diff is kept for the
+        safety card (``rejected/gNNNN.diff``)."""
+        if child_dir.is_dir():
+            path = self.run_dir / "rejected" / f"{gen_name(g)}.diff"
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(diff_text(parent_dir, child_dir))
 
     def _improve(self, parent: int, parent_dir: Path, child_dir: Path, g: int
                  ) -> tuple[str, str | None, list[dict[str, Any]]]:
