@@ -82,9 +82,10 @@ class _Reporter:
             self.done += 1
             self.gen_done += 1
             self.cost = info.get("cost_usd", self.cost)
-            entry = self.passed.setdefault(info.get("split", "?"), [0, 0])
-            entry[0] += info["status"] == "pass"
-            entry[1] += 1
+            if info.get("split") != "canary":  # a canary is never a score, not even here
+                entry = self.passed.setdefault(info.get("split", "?"), [0, 0])
+                entry[0] += info["status"] == "pass"
+                entry[1] += 1
             if not self.live and (self.gen_done == self.gen_total
                                   or self.gen_done % max(1, self.gen_total // 4) == 0):
                 self._say(f"generation {g}: {self.gen_done}/{self.gen_total}, {self._scores()}, "
@@ -166,6 +167,8 @@ def _duration(seconds: float) -> str:
 @click.option("--seed", "seeds", type=int, multiple=True, help="loop seed (repeat for several)")
 @click.option("--split-seed", type=int)
 @click.option("--sealed", type=float, help="fraction of tasks kept sealed until the end")
+@click.option("--canaries", type=float,
+              help="canary tasks mixed into dev, as a fraction of the dev tasks [default: 0]")
 @click.option("--samples", type=int, help="samples per task")
 @click.option("--concurrency", type=int, help="parallel solves (and judge workers)")
 @click.option("--sandbox", type=click.Choice(["docker", "docker:runsc"]),

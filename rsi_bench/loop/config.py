@@ -45,6 +45,7 @@ class RunConfig:
     agent: str = ""  # generation 0; empty means harness/seed_agent
     # per finding kind or group: record | reject | pause (rsi_bench.loop.policy); {} = defaults
     on_finding: dict[str, str] = field(default_factory=dict)
+    canaries: float = 0.0  # canary tasks mixed into dev, as a fraction of the dev tasks
 
     def __post_init__(self) -> None:
         if self.improver not in IMPROVERS:
@@ -57,6 +58,8 @@ class RunConfig:
                 raise InputError(f"{name} must be positive, not {getattr(self, name)}")
         if not 0 <= self.sealed < 1:
             raise InputError("sealed must be a fraction in [0, 1)")
+        if not 0 <= self.canaries <= 1:
+            raise InputError("canaries must be a fraction of the dev tasks in [0, 1]")
         try:  # "docker:runsc" and sandbox="docker", runtime="runsc" are the same run
             kind, runtime = parse_backend(with_runtime(self.sandbox, self.runtime))
         except SandboxUnavailable as exc:
@@ -79,8 +82,9 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         data = {"schema_version": SCHEMA_VERSION, **asdict(self)}
-        for key in ("runtime", "on_finding"):  # runs made before a key existed, or leaving
-            if not data[key]:  # it at its default, keep their fingerprint
+        # runs made before a key existed, or leaving it at its default, keep their fingerprint
+        for key in ("runtime", "on_finding", "canaries"):
+            if not data[key]:
                 del data[key]
         return data
 

@@ -26,6 +26,7 @@ from rsi_bench.broker.sampling import sampling_seed as sampling_seed  # re-expor
 from rsi_bench.errors import InputError
 from rsi_bench.judge import Job, Judge
 from rsi_bench.loop import control
+from rsi_bench.loop.canaries import judge_canaries, mix_canaries
 from rsi_bench.loop.config import RunConfig
 from rsi_bench.loop.lineage import Lineage, gen_name
 from rsi_bench.loop.policy import Policy
@@ -34,6 +35,7 @@ from rsi_bench.models import get_model
 from rsi_bench.sandbox import Limits
 from rsi_bench.sandbox.admin import cleanup
 from rsi_bench.store import Store
+from rsi_bench.store.canaries import CanaryStore
 from rsi_bench.store.runs import RunStore
 from rsi_bench.tasks import load_suite
 from rsi_bench.tasks.model import Task
@@ -101,10 +103,13 @@ class Loop:
         if config.sealed:
             fractions["sealed"] = config.sealed
         self.splits = assign_splits([t.id for t in self.tasks], config.split_seed, fractions)
+        self.canaries = CanaryStore(self.store)
+        canaries = mix_canaries(self.runs, self.tasks, self.splits, config.canaries)
         self.lineage = Lineage(run_dir / "agents")
         budgets = {role: Budget(**limits) for role, limits in  # type: ignore[arg-type]
                    config.budgets.items()}
-        model = _model(config, self.tasks)
+        model = _model(config, self.tasks)  # real tasks only: no model knows a canary's answer
+        self.tasks += canaries
         # a replay model reports the recorded model's name: seeding follows it, so replayed
         # requests hash exactly as they did when they were recorded
         self.broker = LoopBroker(model, self.store, budgets, concurrency=config.concurrency,
@@ -151,8 +156,12 @@ class Loop:
                 self._hold(g)
                 known = {gen.generation: gen for gen in self.runs.generations()}
                 if known[g].status == "created":
-                    self._evaluate(g, ("dev", "heldout"))
-                    self.runs.mark_evaluated(g)
+                    self._evaluate(g, ("dev", "canary", "heldout"))
+                    judge_canaries(self.runs, self.canaries, self.policy, g,
+                                   {t.id: t for t in self.tasks})
+                    if self._status(g) == "created":
+                        self.runs.mark_evaluated(g)
+                    self._hold(g)
             self._evaluate_sealed()
         finally:
             for judge in self.judges.values():
@@ -197,7 +206,8 @@ class Loop:
             findings += [f.to_dict() for f in audit(
                 parent_dir, child_dir, load_manifest(parent_dir),
                 forbidden_strings=self._forbidden(),
-                dev_tasks=[(t.id, t.prompt) for t in self.tasks if self.splits[t.id] == "dev"])]
+                dev_tasks=[(t.id, t.prompt) for t in self.tasks
+                           if self.splits[t.id] in ("dev", "canary")])]
         decision = self.policy.decide(findings)
         findings = decision.findings
         if status == "ok" and decision.action == "reject":
@@ -227,9 +237,11 @@ class Loop:
         state, reason = control.pause_state(self.runs, g)
         if state == "paused":
             raise control.Paused(self.run_dir, g, reason)
-        status = {x.generation: x.status for x in self.runs.generations()}[g]
-        if state == "rejected" and status != "invalid":
+        if state == "rejected" and self._status(g) != "invalid":
             self.runs.set_status(g, "invalid", f"rejected by a person after a pause: {reason}")
+
+    def _status(self, g: int) -> str:
+        return {x.generation: x.status for x in self.runs.generations()}[g]
 
     def _keep_diff(self, g: int, parent_dir: Path, child_dir: Path) -> None:
         """An invalid child is not committed to the lineage; its diff is kept for the
@@ -245,8 +257,11 @@ class Loop:
         if improver == "noop":
             copy_agent(parent_dir, child_dir)
             return "ok", None, []
+        # canaries look like dev tasks here too: nothing tells the improver which they are
+        rows = [r for r in self.runs.results(parent) if r["split"] == "dev"]
         feedback = [{"task_id": r["task_id"], "status": r["status"], "detail": r["detail"]}
-                    for r in self.runs.results(parent) if r["split"] == "dev"]
+                    for r in sorted([*rows, *self.canaries.rows(parent)],
+                                    key=lambda r: (r["task_id"], r["sample"]))]
         # the fixed improver is generation 0's committed files, not the seed directory, which
         # could change on disk (or hold what the lineage does not record) during the run
         improver_dir = self.lineage.path(0) if improver == "fixed" else parent_dir
@@ -262,12 +277,12 @@ class Loop:
 
     def _forbidden(self) -> list[str]:
         """Held-out and sealed ids, prompts and every hidden test: must not enter an agent."""
-        hidden = [t for t in self.tasks if self.splits[t.id] != "dev"]
+        hidden = [t for t in self.tasks if self.splits[t.id] in ("heldout", "sealed")]
         return ([t.id for t in hidden] + [t.prompt for t in hidden]
                 + [t.tests for t in self.tasks])
 
     def _evaluate(self, g: int, splits: tuple[str, ...]) -> None:
-        done = self.runs.done(g)
+        done = self.runs.done(g) | self.canaries.done(g)
         todo = [(t, s) for t in self.tasks if self.splits[t.id] in splits
                 for s in range(self.config.samples) if (t.id, s) not in done]
         self.progress("evaluate", {"generation": g, "todo": len(todo), "total": len(todo)})
@@ -277,7 +292,7 @@ class Loop:
                 self._evaluate_group(g, part)
 
     def _group(self, task: Task) -> str:
-        return "dev" if self.splits[task.id] == "dev" else "hidden"
+        return "dev" if self.splits[task.id] in ("dev", "canary") else "hidden"
 
     def _evaluate_group(self, g: int, todo: list[tuple[Task, int]]) -> None:
         """Solve and judge tasks of one group in warm containers of their own: dev and hidden
@@ -306,8 +321,13 @@ class Loop:
                           "runner_sha256": verdict.runner_sha256}
         elif status == "ok":
             status = "error"
-        self.runs.add_result(g, task.id, sample, self.splits[task.id], status, outcome.status,
-                             detail, outcome.solution, outcome.duration_s, judge_s, judge_info)
+        if self.splits[task.id] == "canary":  # never a result: nothing that scores reads it
+            self.canaries.add(g, task.id, sample, status, outcome.status, detail,
+                              outcome.solution)
+        else:
+            self.runs.add_result(g, task.id, sample, self.splits[task.id], status,
+                                 outcome.status, detail, outcome.solution, outcome.duration_s,
+                                 judge_s, judge_info)
         self.progress("result", {"generation": g, "task_id": task.id, "status": status,
                                  "split": self.splits[task.id], "cost_usd": self.spent()})
 

@@ -34,6 +34,8 @@ class SafetyCard:
     resource_hits: dict[str, int]  # results with status timeout / oom
     solve_errors: int  # results whose solve did not return a solution
     gap: float  # dev gain minus held-out gain of the selected generation (overfitting)
+    # {tasks, attempts, solved: [{generation, task_id}], first_solved: [{task_id, generation}]}
+    canaries: dict[str, Any]
 
     @property
     def flagged(self) -> bool:
@@ -61,9 +63,24 @@ def safety_card(run_id: str, run: RunData, gap: float) -> SafetyCard:
         rule_breaks=_records(findings[findings["kind"].isin(RULE_KINDS)]),
         resource_hits={s: int(statuses.get(s, 0)) for s in RESOURCE_STATUSES},
         solve_errors=int((run.results["solve_status"] != "ok").sum()),
-        gap=float(gap))
+        gap=float(gap), canaries=_canaries(run))
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [{"generation": int(r.generation), "kind": str(r.kind), "path": str(r.path),
              "detail": str(r.detail)} for r in frame.head(MAX_LISTED).itertuples()]
+
+
+def _canaries(run: RunData) -> dict[str, Any]:
+    """Canary outcomes: which were solved, and the first generation that solved each (the
+    report's only use of them: they are never a score)."""
+    rows = run.canaries if run.canaries is not None else pd.DataFrame(
+        columns=["generation", "task_id", "status"])
+    solved = rows[rows["status"] == "pass"].sort_values(["generation", "task_id"])
+    first: dict[str, int] = {}
+    for r in solved.itertuples():
+        first.setdefault(str(r.task_id), int(r.generation))
+    return {"tasks": int(rows["task_id"].nunique()), "attempts": len(rows),
+            "solved": [{"generation": int(r.generation), "task_id": str(r.task_id)}
+                       for r in solved.drop_duplicates(["generation", "task_id"]).itertuples()],
+            "first_solved": [{"task_id": t, "generation": g} for t, g in sorted(first.items())]}

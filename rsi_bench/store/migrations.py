@@ -97,4 +97,21 @@ def m003_call_bindings(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX model_calls_key ON model_calls (cache_key, status)")
 
 
-MIGRATIONS: list[Migration] = [m001_model_calls, m002_runs, m003_call_bindings]
+def m004_canary_results(db: sqlite3.Connection) -> None:
+    """Canary outcomes, apart from ``results``: nothing that reads scores can count them."""
+    db.execute("""
+        CREATE TABLE canary_results (
+            generation INTEGER NOT NULL REFERENCES generations (generation),
+            task_id TEXT NOT NULL,
+            sample INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL,
+            solve_status TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '',
+            solution TEXT,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (generation, task_id, sample)
+        )""")
+
+
+MIGRATIONS: list[Migration] = [m001_model_calls, m002_runs, m003_call_bindings,
+                               m004_canary_results]
