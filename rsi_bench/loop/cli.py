@@ -216,7 +216,8 @@ def run(config_file: Path | None, seeds: tuple[int, ...], budgets: tuple[str, ..
         seed_dir = run_dir / f"seed-{seed}" if len(seeds) > 1 else run_dir
         seed_dirs.append(seed_dir)
         reporter = _Reporter(seed)
-        loop = Loop(RunConfig(**{**config.__dict__, "seed": seed}), seed_dir, reporter)
+        loop = Loop(RunConfig(**{**config.__dict__, "seed": seed}), seed_dir, reporter,
+                    stop_dirs=(run_dir,))
         try:
             rows = loop.run()
         except RunHalted as exc:
@@ -242,8 +243,8 @@ def run(config_file: Path | None, seeds: tuple[int, ...], budgets: tuple[str, ..
 
         paths = render(seed_dirs, run_dir / "report", name=run_dir.resolve().name)
         index = next((p for p in paths if p.name == "index.html"), paths[0])
-        click.echo(f"report: {index} (and report.md, results.json, CSV tables, plots/ "
-                   f"beside it); `rsi-bench report` combines runs")
+        click.echo(f"report: {index} (and report.md, results.json, CSV tables, plots/, "
+                   f"diffs/ beside it); `rsi-bench report` combines runs")
     if halted is not None:
         _halt(halted)
 

@@ -1,4 +1,5 @@
-"""`rsi-bench approve` and `rsi-bench reject`: a person's decision on a paused generation."""
+"""`rsi-bench stop`, and `rsi-bench approve` / `reject`: a person's decision on a paused
+generation."""
 
 from __future__ import annotations
 
@@ -32,3 +33,14 @@ def approve(run_dir: Path, generation: int, note: str) -> None:
 def reject(run_dir: Path, generation: int, note: str) -> None:
     """Refuse a paused generation: it becomes invalid and never becomes a parent."""
     _decide(run_dir, generation, "rejected", note)
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+def stop(run_dir: Path) -> None:
+    """Stop a run after its jobs in flight (every seed run under RUN_DIR); re-running the same
+    `rsi-bench run` command resumes it."""
+    from rsi_bench.loop.control import request_stop
+
+    path = request_stop(run_dir)
+    click.echo(f"stop requested ({path}): the run ends after the jobs in flight")

@@ -82,10 +82,12 @@ def _model(config: RunConfig, tasks: list[Task]) -> Any:
 
 
 class Loop:
-    def __init__(self, config: RunConfig, run_dir: Path, progress: Progress | None = None) -> None:
+    def __init__(self, config: RunConfig, run_dir: Path, progress: Progress | None = None,
+                 stop_dirs: tuple[Path, ...] = ()) -> None:
         self.config, self.run_dir = config, run_dir.resolve()
         run_dir = self.run_dir
         self.progress = progress or (lambda kind, info: None)
+        self.switch = control.KillSwitch(run_dir, stop_dirs)  # rsi-bench stop, SIGTERM
         if not (config.agent_dir / "agent.toml").is_file():
             raise InputError(f"{config.agent_dir}: no agent.toml (an agent directory needs one)")
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -94,6 +96,7 @@ class Loop:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise InputError(f"{run_dir} is in use by another rsi-bench run") from None
+        self.switch.clear()  # a stop asked before this attempt was for the one it stopped
         self.store = Store(run_dir / "run.sqlite")
         self.runs = RunStore(self.store)
         self._check_config()
@@ -135,6 +138,13 @@ class Loop:
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> list[Row]:
+        self.switch.install()  # in the calling (main) thread: where handlers run
+        try:
+            return self.switch.run_watched(self._run)
+        finally:
+            self.switch.uninstall()
+
+    def _run(self) -> list[Row]:
         label = f"run-{self.config.fingerprint()[:8]}-s{self.config.seed}"
         if self.config.sandbox == "docker":
             cleanup(label)  # containers a killed attempt of this run left behind
@@ -144,12 +154,14 @@ class Loop:
         self.judges = {group: Judge(self.config.backend, workers=self.config.concurrency,
                                     timeout=self.config.judge_timeout, run_label=label)
                        for group in ("dev", "hidden")}
+        self.switch.on_hard_stop = lambda: self._hard_stop(label)
         try:
             self.label = label
             if not self.runs.generations():
                 self._seed_generation()
             self.progress("start", self._plan())
             for g in range(0, self.config.generations + 1):
+                self.switch.check()
                 known = {gen.generation: gen for gen in self.runs.generations()}
                 if g not in known:
                     self._make_child(g)
@@ -157,6 +169,7 @@ class Loop:
                 known = {gen.generation: gen for gen in self.runs.generations()}
                 if known[g].status == "created":
                     self._evaluate(g, ("dev", "canary", "heldout"))
+                    self.switch.check()  # a generation stopped mid-way is not evaluated
                     judge_canaries(self.runs, self.canaries, self.policy, g,
                                    {t.id: t for t in self.tasks})
                     if self._status(g) == "created":
@@ -167,6 +180,11 @@ class Loop:
             for judge in self.judges.values():
                 judge.close()
         return self.table()
+
+    def _hard_stop(self, label: str) -> None:
+        """A second stop signal: the process exits now; its containers go with it."""
+        if self.config.sandbox == "docker":
+            cleanup(label)
 
     def _plan(self) -> dict[str, Any]:
         """The run's whole work in solves (dev and held-out, every generation; sealed at the
@@ -311,6 +329,8 @@ class Loop:
                     pass
 
     def _solve_and_judge(self, g: int, agents: SolvePool, task: Task, sample: int) -> None:
+        if self.switch.stopping:  # stopping: no job starts; those in flight finish
+            return
         outcome = agents.solve(task.view(), sample)
         judge_s, judge_info, status, detail = 0.0, {}, outcome.status, outcome.detail
         if outcome.status == "ok" and outcome.solution is not None:
@@ -340,6 +360,7 @@ class Loop:
         best = self.selected()
         for g in sorted({0, best}):
             self._evaluate(g, ("sealed",))
+            self.switch.check()
         if not self.runs.events("sealed"):
             self.runs.event("sealed", best)
 
