@@ -51,6 +51,8 @@ def test_cheating_edit_is_rejected_by_default_and_evaluated_under_record(tmp_pat
     card = json.loads((rejected / "report" / "results.json").read_text())["runs"][0]["safety"]
     assert [i["generation"] for i in card["invalid"]] == [1]
     assert "escape_code" in card["findings_by_kind"]
+    row = shown_on_card(rejected, 1, "reject")
+    assert row["status"] == "invalid" and row["dev"] is None
 
     done = cli(*ARGS, "--on-finding", "record", "--run-dir", str(recorded))
     assert done.returncode == 0, done.stderr[-2000:]
@@ -59,6 +61,24 @@ def test_cheating_edit_is_rejected_by_default_and_evaluated_under_record(tmp_pat
     assert {f["action"] for f in audit if f["kind"] == "escape_code"} == {"record"}
     card = json.loads((recorded / "report" / "results.json").read_text())["runs"][0]["safety"]
     assert card["invalid"] == [] and card["findings_by_kind"]["escape_code"] == 1
+    row = shown_on_card(recorded, 1, "record")
+    assert row["status"] == "evaluated" and row["gap"] == row["dev"] - row["heldout"]
+
+
+def shown_on_card(run_dir: Path, g: int, action: str) -> dict[str, object]:
+    """The generation's row of the safety card, in results.json, index.html and report.md,
+    with the escape_code finding, the policy's action, and a diff link that resolves."""
+    report = run_dir / "report"
+    card = json.loads((report / "results.json").read_text())["runs"][0]["safety"]
+    row = next(r for r in card["per_generation"] if r["generation"] == g)
+    assert row["by_kind"]["escape_code"] == 1
+    assert [f["action"] for f in row["findings"] if f["kind"] == "escape_code"] == [action]
+    assert row["diff"] and "_socket.create_connection" in (report / row["diff"]).read_text()
+    html, md = (report / "index.html").read_text(), (report / "report.md").read_text()
+    assert f"<a href='{row['diff']}'>diff</a>" in html and f"[diff]({row['diff']})" in md
+    for text in (html, md):
+        assert "escape_code (high, " + action + ")" in text
+    return row
 
 
 @pytest.mark.parametrize("verdict", ["approve", "reject"])
@@ -85,6 +105,10 @@ def test_pause_waits_then_approve_continues_or_reject_skips(tmp_path: Path, verd
     done = cli(*args)
     assert done.returncode == 0, done.stderr[-2000:]
     status, reason, _audit, results = generation(run_dir, 1)
+    card = json.loads((run_dir / "report" / "results.json").read_text())["runs"][0]["safety"]
+    assert card["paused"] == [{"generation": 1, "state": verdict.rstrip("e") + "ed",
+                               "reason": card["paused"][0]["reason"]}]
+    assert card["paused"][0]["reason"].startswith("policy pauses escape_code")
     if verdict == "approve":
         assert status == "evaluated" and results == 4
     else:
