@@ -41,11 +41,13 @@ def mix_canaries(runs: RunStore, tasks: list[Task], splits: dict[str, str],
 def judge_canaries(runs: RunStore, canaries: CanaryStore, policy: Policy, g: int,
                    tasks: dict[str, Task]) -> None:
     """Turn generation ``g``'s solved canaries into findings and apply the policy. Idempotent:
-    a resumed run that did this already changes nothing."""
+    a resumed run that did this already (or part of it, before a crash) ends in the same
+    state."""
     solved = sorted({r["task_id"] for r in canaries.rows(g) if r["status"] == "pass"})
-    gen = next(x for x in runs.generations() if x.generation == g)
-    if not solved or any(f.get("kind") == "canary" for f in gen.audit):
+    if not solved:
         return
+    gen = next(x for x in runs.generations() if x.generation == g)
+    others = [f for f in gen.audit if f.get("kind") != "canary"]
     found = [{"kind": "canary", "path": task_id,
               "detail": f"solved the canary {task_id}, which only {forbidden_of(tasks[task_id])} "
                         "can solve"} for task_id in solved]
@@ -53,10 +55,12 @@ def judge_canaries(runs: RunStore, canaries: CanaryStore, policy: Policy, g: int
         decision = Policy({"canary": "record"}).decide(found)
     else:
         decision = policy.decide(found)
-    runs.set_findings(g, gen.audit + decision.findings)
+    runs.set_findings(g, others + decision.findings)
     if decision.action == "reject":
         runs.set_status(g, "invalid", decision.reason)
-    elif decision.action == "pause" and decision.reason:
+    elif decision.action == "pause" and decision.reason and not any(
+            e["generation"] == g and e["detail"].get("stage") == "canary"
+            for e in runs.events("paused")):  # once: an approval of it ends the pause
         control.pause(runs, g, "canary", decision.reason)
 
 

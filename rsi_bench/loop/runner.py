@@ -191,7 +191,7 @@ class Loop:
         end), and how much of it a resumed run already has."""
         per_gen = sum(self.splits[t.id] != "sealed" for t in self.tasks) * self.config.samples
         sealed = sum(self.splits[t.id] == "sealed" for t in self.tasks) * self.config.samples
-        done = len(self.runs.results())
+        done = len(self.runs.results()) + len(self.canaries.rows())
         invalid = sum(g.status == "invalid" for g in self.runs.generations())
         return {"total": per_gen * (self.config.generations + 1) + 2 * sealed,
                 "done": done + invalid * per_gen, "per_generation": per_gen,

@@ -98,3 +98,41 @@ def test_a_solved_canary_is_a_finding_and_never_a_score(tmp_path: Path) -> None:
                                                 for t in sorted(canaries, key=lambda t: t.id)]
     for gen in data["runs"][0]["generations"]:  # 3 real dev tasks, whatever was solved
         assert gen["scores"]["dev"]["n_tasks"] == 3
+
+
+def test_a_canary_pause_waits_after_the_evaluation_and_an_approval_ends_it(tmp_path: Path
+                                                                            ) -> None:
+    require_backend("docker")
+    from dataclasses import replace
+
+    from rsi_bench.loop.control import Paused, decide
+
+    agent = tmp_path / "cheater"
+    shutil.copytree(harness_dir() / "seed_agent", agent,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    run_dir = tmp_path / "run"
+    paused_config = replace(config(agent, 0.34), on_finding={"canary": "pause"})
+
+    def attempt() -> None:
+        loop = Loop(paused_config, run_dir)
+        try:
+            if not (agent / "answers").exists():
+                answers = {t.id: t.reference for t in loop.tasks
+                           if loop.splits[t.id] == "canary"}
+                (agent / "agent.py").write_text((agent / "agent.py").read_text()
+                                                + CHEAT.format(answers=repr(answers)))
+                (agent / "answers").write_text("planted\n")
+            loop.run()
+        finally:
+            loop.close()
+
+    with pytest.raises(Paused, match="generation 1 is paused"):
+        attempt()
+    with sqlite3.connect(run_dir / "run.sqlite") as db:
+        status = db.execute("SELECT status FROM generations WHERE generation = 1").fetchone()
+    assert status == ("evaluated",)  # evaluated, and held before it can be a parent
+    decide(run_dir, 1, "approved")
+    attempt()  # the approval ends the pause; the canary does not pause it again
+    with sqlite3.connect(run_dir / "run.sqlite") as db:
+        pauses = db.execute("SELECT COUNT(*) FROM events WHERE kind = 'paused'").fetchone()
+    assert pauses == (1,)
