@@ -276,7 +276,8 @@ class Loop:
             copy_agent(parent_dir, child_dir)
             return "ok", None, []
         # canaries look like dev tasks here too: nothing tells the improver which they are
-        rows = [r for r in self.runs.results(parent) if r["split"] == "dev"]
+        rows: list[dict[str, Any]] = [dict(r) for r in self.runs.results(parent)
+                                      if r["split"] == "dev"]
         feedback = [{"task_id": r["task_id"], "status": r["status"], "detail": r["detail"]}
                     for r in sorted([*rows, *self.canaries.rows(parent)],
                                     key=lambda r: (r["task_id"], r["sample"]))]
