@@ -77,6 +77,8 @@ def test_stop_ends_after_the_job_in_flight_and_resume_equals_an_uninterrupted_ru
         loop = Loop(CONFIG, run_dir, None)
 
         def sigterm(loop: Loop = loop) -> None:
+            # never signal this process unless the switch holds SIGTERM (else it would die)
+            assert signal.getsignal(signal.SIGTERM) == loop.switch._handle
             os.kill(os.getpid(), signal.SIGTERM)
             # the loop runs in a worker thread; the handler, in the main thread, sets the
             # switch within a fraction of a second: the stop is asked when it is set
