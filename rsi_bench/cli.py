@@ -311,6 +311,7 @@ def _register_commands() -> None:
     from rsi_bench.bundle.cli import bundle, verify
     from rsi_bench.export.cli import export
     from rsi_bench.loop.cli import run
+    from rsi_bench.loop.control_cli import approve, reject, stop
     from rsi_bench.models.cli import models
     from rsi_bench.report.cli import report
 
@@ -320,6 +321,9 @@ def _register_commands() -> None:
     cli.add_command(report)
     cli.add_command(bundle)
     cli.add_command(verify)
+    cli.add_command(approve)
+    cli.add_command(reject)
+    cli.add_command(stop)
 
 
 _register_commands()

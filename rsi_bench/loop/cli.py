@@ -22,6 +22,8 @@ from rich.progress import (
 
 from rsi_bench.errors import InputError
 from rsi_bench.loop.config import IMPROVERS, RunConfig, load_toml
+from rsi_bench.loop.control import Paused, RunHalted
+from rsi_bench.loop.policy import parse_rules
 from rsi_bench.loop.strategy import STRATEGIES
 
 DEFAULTS = RunConfig()
@@ -81,9 +83,10 @@ class _Reporter:
             self.done += 1
             self.gen_done += 1
             self.cost = info.get("cost_usd", self.cost)
-            entry = self.passed.setdefault(info.get("split", "?"), [0, 0])
-            entry[0] += info["status"] == "pass"
-            entry[1] += 1
+            if info.get("split") != "canary":  # a canary is never a score, not even here
+                entry = self.passed.setdefault(info.get("split", "?"), [0, 0])
+                entry[0] += info["status"] == "pass"
+                entry[1] += 1
             if not self.live and (self.gen_done == self.gen_total
                                   or self.gen_done % max(1, self.gen_total // 4) == 0):
                 self._say(f"generation {g}: {self.gen_done}/{self.gen_total}, {self._scores()}, "
@@ -175,6 +178,8 @@ def _duration(seconds: float) -> str:
 @click.option("--seed", "seeds", type=int, multiple=True, help="loop seed (repeat for several)")
 @click.option("--split-seed", type=int)
 @click.option("--sealed", type=float, help="fraction of tasks kept sealed until the end")
+@click.option("--canaries", type=float,
+              help="canary tasks mixed into dev, as a fraction of the dev tasks [default: 0]")
 @click.option("--samples", type=int, help="samples per task")
 @click.option("--concurrency", type=int, help="parallel solves (and judge workers)")
 @click.option("--sandbox", type=click.Choice(["docker", "docker:runsc"]),
@@ -189,12 +194,17 @@ def _duration(seconds: float) -> str:
                    "timeout [default: ten times the timeout]")
 @click.option("--budget", "budgets", multiple=True, help="ROLE:KIND=N, e.g. solve:calls=500")
 @click.option("--agent", type=click.Path(path_type=Path), help="generation 0's directory")
+@click.option("--on-finding", "on_finding", multiple=True,
+              help="what a finding does: ACTION for every kind, or KIND=ACTION / GROUP=ACTION "
+                   "(record, reject, pause); repeat or join with commas [default: reject "
+                   "leak, grader, integrity and canary findings, record heuristics]")
 @click.option("--run-dir", type=click.Path(path_type=Path), default=Path("runs/latest"),
               show_default=True, help="where the run lives; an existing one is resumed")
 @click.option("--report/--no-report", "write_report", default=True, show_default=True,
               help="write the report (RUN_DIR/report/) when the loop ends")
 def run(config_file: Path | None, seeds: tuple[int, ...], budgets: tuple[str, ...],
-        run_dir: Path, agent: Path | None, write_report: bool, **flags: Any) -> None:
+        run_dir: Path, agent: Path | None, write_report: bool, on_finding: tuple[str, ...],
+        **flags: Any) -> None:
     """Run the self-improvement loop (resumes an existing --run-dir)."""
     from rsi_bench.loop.runner import Loop
 
@@ -210,16 +220,23 @@ def run(config_file: Path | None, seeds: tuple[int, ...], budgets: tuple[str, ..
         values["budgets"] = _budgets(budgets)
     if agent is not None:
         values["agent"] = str(agent.resolve())
+    if on_finding:
+        values["on_finding"] = parse_rules(on_finding)
     known = {f.name for f in fields(RunConfig)}
     config = RunConfig(**{k: v for k, v in values.items() if k in known})
     seed_dirs = []
+    halted: RunHalted | None = None
     for seed in seeds:
         seed_dir = run_dir / f"seed-{seed}" if len(seeds) > 1 else run_dir
         seed_dirs.append(seed_dir)
         reporter = _Reporter(seed)
-        loop = Loop(RunConfig(**{**config.__dict__, "seed": seed}), seed_dir, reporter)
+        loop = Loop(RunConfig(**{**config.__dict__, "seed": seed}), seed_dir, reporter,
+                    stop_dirs=(run_dir,))
         try:
             rows = loop.run()
+        except RunHalted as exc:
+            halted = exc
+            break
         finally:
             reporter.close()
             loop.close()
@@ -233,10 +250,19 @@ def run(config_file: Path | None, seeds: tuple[int, ...], budgets: tuple[str, ..
                        f"{cells[0]:<7} {cells[1]:<8} {cells[2]:<7} {row.infra}" +
                        (f"  ({row.reason})" if row.reason else ""))
         click.echo(f"store: {seed_dir / 'run.sqlite'}; agents (git): {seed_dir / 'agents'}")
-    if write_report:
+    if halted is not None and not isinstance(halted, Paused):
+        _halt(halted)
+    if write_report:  # a paused run's report is what the person deciding reads
         from rsi_bench.report import render
 
         paths = render(seed_dirs, run_dir / "report", name=run_dir.resolve().name)
         index = next((p for p in paths if p.name == "index.html"), paths[0])
-        click.echo(f"report: {index} (and report.md, results.json, CSV tables, plots/ "
-                   f"beside it); `rsi-bench report` combines runs")
+        click.echo(f"report: {index} (and report.md, results.json, CSV tables, plots/, "
+                   f"diffs/ beside it); `rsi-bench report` combines runs")
+    if halted is not None:
+        _halt(halted)
+
+
+def _halt(halted: RunHalted) -> None:
+    click.echo(f"rsi-bench: {halted}", err=True)
+    sys.exit(halted.exit_code)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rsi_bench.errors import InputError, SandboxUnavailable
+from rsi_bench.loop.policy import parse_rules
 from rsi_bench.loop.strategy import STRATEGIES
 from rsi_bench.paths import harness_dir
 from rsi_bench.sandbox import parse_backend, with_runtime
@@ -45,6 +46,9 @@ class RunConfig:
     model_time_cap: float | None = None
     budgets: dict[str, dict[str, float]] = field(default_factory=dict)
     agent: str = ""  # generation 0; empty means harness/seed_agent
+    # per finding kind or group: record | reject | pause (rsi_bench.loop.policy); {} = defaults
+    on_finding: dict[str, str] = field(default_factory=dict)
+    canaries: float = 0.0  # canary tasks mixed into dev, as a fraction of the dev tasks
 
     def __post_init__(self) -> None:
         if self.improver not in IMPROVERS:
@@ -57,12 +61,15 @@ class RunConfig:
                 raise InputError(f"{name} must be positive, not {getattr(self, name)}")
         if not 0 <= self.sealed < 1:
             raise InputError("sealed must be a fraction in [0, 1)")
+        if not 0 <= self.canaries <= 1:
+            raise InputError("canaries must be a fraction of the dev tasks in [0, 1]")
         try:  # "docker:runsc" and sandbox="docker", runtime="runsc" are the same run
             kind, runtime = parse_backend(with_runtime(self.sandbox, self.runtime))
         except SandboxUnavailable as exc:
             raise InputError(str(exc)) from None
         object.__setattr__(self, "sandbox", kind)
         object.__setattr__(self, "runtime", runtime)
+        object.__setattr__(self, "on_finding", parse_rules(self.on_finding))
 
     @property
     def backend(self) -> str:
@@ -78,8 +85,10 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         data = {"schema_version": SCHEMA_VERSION, **asdict(self)}
-        if not self.runtime:  # runs made before the key existed keep their fingerprint
-            del data["runtime"]
+        # runs made before a key existed, or leaving it at its default, keep their fingerprint
+        for key in ("runtime", "on_finding", "canaries"):
+            if not data[key]:
+                del data[key]
         if self.model_time_cap is None:  # likewise
             del data["model_time_cap"]
         return data

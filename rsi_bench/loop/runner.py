@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rsi_bench.agents.audit import audit
+from rsi_bench.agents.audit import audit, diff_text
 from rsi_bench.agents.container import run_improve
 from rsi_bench.agents.manifest import load_manifest
 from rsi_bench.agents.pool import SolvePool
@@ -31,13 +31,17 @@ from rsi_bench.broker.sampling import sampling_seed as sampling_seed  # re-expor
 from rsi_bench.errors import InputError
 from rsi_bench.infra import InfraFailure, InfraRetry, RunStopped, infra_counts
 from rsi_bench.judge import Job, Judge
+from rsi_bench.loop import control
+from rsi_bench.loop.canaries import judge_canaries, mix_canaries
 from rsi_bench.loop.config import RunConfig
-from rsi_bench.loop.lineage import Lineage
+from rsi_bench.loop.lineage import Lineage, gen_name
+from rsi_bench.loop.policy import Decision, Policy
 from rsi_bench.loop.strategy import Candidate, choose_parent
 from rsi_bench.models import get_model
 from rsi_bench.sandbox import Limits
 from rsi_bench.sandbox.admin import cleanup
 from rsi_bench.store import Store
+from rsi_bench.store.canaries import CanaryStore
 from rsi_bench.store.runs import RunStore
 from rsi_bench.tasks import load_suite
 from rsi_bench.tasks.model import Task
@@ -85,10 +89,12 @@ def _model(config: RunConfig, tasks: list[Task]) -> Any:
 
 
 class Loop:
-    def __init__(self, config: RunConfig, run_dir: Path, progress: Progress | None = None) -> None:
+    def __init__(self, config: RunConfig, run_dir: Path, progress: Progress | None = None,
+                 stop_dirs: tuple[Path, ...] = ()) -> None:
         self.config, self.run_dir = config, run_dir.resolve()
         run_dir = self.run_dir
         self.progress = progress or (lambda kind, info: None)
+        self.switch = control.KillSwitch(run_dir, stop_dirs)  # rsi-bench stop, SIGTERM
         if not (config.agent_dir / "agent.toml").is_file():
             raise InputError(f"{config.agent_dir}: no agent.toml (an agent directory needs one)")
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -97,6 +103,7 @@ class Loop:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise InputError(f"{run_dir} is in use by another rsi-bench run") from None
+        self.switch.clear()  # a stop asked before this attempt was for the one it stopped
         self.store = Store(run_dir / "run.sqlite")
         self.runs = RunStore(self.store)
         self._check_config()
@@ -106,10 +113,13 @@ class Loop:
         if config.sealed:
             fractions["sealed"] = config.sealed
         self.splits = assign_splits([t.id for t in self.tasks], config.split_seed, fractions)
+        self.canaries = CanaryStore(self.store)
+        canaries = mix_canaries(self.runs, self.tasks, self.splits, config.canaries)
         self.lineage = Lineage(run_dir / "agents")
         budgets = {role: Budget(**limits) for role, limits in  # type: ignore[arg-type]
                    config.budgets.items()}
-        model = _model(config, self.tasks)
+        model = _model(config, self.tasks)  # real tasks only: no model knows a canary's answer
+        self.tasks += canaries
         # a replay model reports the recorded model's name: seeding follows it, so replayed
         # requests hash exactly as they did when they were recorded
         self.broker = LoopBroker(model, self.store, budgets, concurrency=config.concurrency,
@@ -119,6 +129,7 @@ class Loop:
         self.limits = Limits()
         self.infra = InfraRetry(self.runs.event, lambda info: self.progress("infra", info))
         self._stopping = False  # a job's infra retries are spent: start no other job
+        self.policy = Policy(config.on_finding)
         self._paid_before = float(self.store.read().execute(  # by earlier attempts of this run
             "SELECT COALESCE(SUM(cost_usd), 0) FROM model_calls WHERE cache_hit = 0"
         ).fetchone()[0])
@@ -137,6 +148,13 @@ class Loop:
 
     # ------------------------------------------------------------------ the loop
     def run(self) -> list[Row]:
+        self.switch.install()  # in the calling (main) thread: where handlers run
+        try:
+            return self.switch.run_watched(self._run)
+        finally:
+            self.switch.uninstall()
+
+    def _run(self) -> list[Row]:
         label = f"run-{self.config.fingerprint()[:8]}-s{self.config.seed}"
         if self.config.sandbox == "docker":
             cleanup(label)  # containers a killed attempt of this run left behind
@@ -146,31 +164,44 @@ class Loop:
         self.judges = {group: Judge(self.config.backend, workers=self.config.concurrency,
                                     timeout=self.config.judge_timeout, run_label=label)
                        for group in ("dev", "hidden")}
+        self.switch.on_hard_stop = lambda: self._hard_stop(label)
         try:
             self.label = label
             if not self.runs.generations():
                 self._seed_generation()
             self.progress("start", self._plan())
             for g in range(0, self.config.generations + 1):
+                self.switch.check()
                 known = {gen.generation: gen for gen in self.runs.generations()}
                 if g not in known:
                     self._make_child(g)
-                    known = {gen.generation: gen for gen in self.runs.generations()}
+                self._hold(g)
+                known = {gen.generation: gen for gen in self.runs.generations()}
                 if known[g].status == "created":
-                    self._evaluate(g, ("dev", "heldout"))
-                    self.runs.mark_evaluated(g)
+                    self._evaluate(g, ("dev", "canary", "heldout"))
+                    self.switch.check()  # a generation stopped mid-way is not evaluated
+                    judge_canaries(self.runs, self.canaries, self.policy, g,
+                                   {t.id: t for t in self.tasks})
+                    if self._status(g) == "created":
+                        self.runs.mark_evaluated(g)
+                    self._hold(g)
             self._evaluate_sealed()
         finally:
             for judge in self.judges.values():
                 judge.close()
         return self.table()
 
+    def _hard_stop(self, label: str) -> None:
+        """A second stop signal: the process exits now; its containers go with it."""
+        if self.config.sandbox == "docker":
+            cleanup(label)
+
     def _plan(self) -> dict[str, Any]:
         """The run's whole work in solves (dev and held-out, every generation; sealed at the
         end), and how much of it a resumed run already has."""
         per_gen = sum(self.splits[t.id] != "sealed" for t in self.tasks) * self.config.samples
         sealed = sum(self.splits[t.id] == "sealed" for t in self.tasks) * self.config.samples
-        done = len(self.runs.results())
+        done = len(self.runs.results()) + len(self.canaries.rows())
         invalid = sum(g.status == "invalid" for g in self.runs.generations())
         return {"total": per_gen * (self.config.generations + 1) + 2 * sealed,
                 "done": done + invalid * per_gen, "per_generation": per_gen,
@@ -180,9 +211,9 @@ class Loop:
         """Dev solves' share of all the solves the run plans (every generation's dev and
         held-out solves, the sealed ones twice): their share of the solve budget."""
         count = {split: sum(self.splits[t.id] == split for t in self.tasks)
-                 for split in ("dev", "heldout", "sealed")}
+                 for split in ("dev", "canary", "heldout", "sealed")}
         rounds = self.config.generations + 1
-        dev = count["dev"] * rounds
+        dev = (count["dev"] + count["canary"]) * rounds  # canaries are solved as dev tasks
         total = dev + count["heldout"] * rounds + count["sealed"] * 2
         return dev / total if total else 1.0
 
@@ -207,10 +238,12 @@ class Loop:
                                generation=g)
         parent_dir, child_dir = self.lineage.path(parent), self.lineage.path(g)
         self.progress("improve", {"generation": g, "parent": parent})
-        status, reason, findings, times = self.infra.run(
+        status, reason, decision, times = self.infra.run(
             lambda: self._improve_and_validate(parent, parent_dir, child_dir, g),
             what="improve", generation=g, parent=parent)
+        findings = decision.findings
         if status != "ok":
+            self._keep_diff(g, parent_dir, child_dir)
             shutil.rmtree(child_dir, ignore_errors=True)
             self.runs.add_generation(g, parent, self.config.improver, None, findings,
                                      "invalid", reason, *times)
@@ -221,26 +254,54 @@ class Loop:
                                   f"improver on generation {parent}")
         self.runs.add_generation(g, parent, self.config.improver, sha, findings, "created",
                                  None, *times)
+        if decision.action == "pause" and decision.reason:
+            control.pause(self.runs, g, "audit", decision.reason)
 
     def _improve_and_validate(self, parent: int, parent_dir: Path, child_dir: Path, g: int
-                              ) -> tuple[str, str | None, list[dict[str, Any]],
+                              ) -> tuple[str, str | None, Decision,
                                          tuple[float | None, float | None]]:
-        """One attempt at generation ``g``: improve, audit, validate. Status, reason,
-        findings and the improve's (agent, model) seconds; ``InfraFailure`` when the host saw
-        the improve or the validation fail outside the agent."""
+        """One attempt at generation ``g``: improve, audit, the findings policy, validate.
+        Status, reason, the policy's decision (with the findings) and the improve's (agent,
+        model) seconds; ``InfraFailure`` when the host saw the improve or the validation fail
+        outside the agent."""
         shutil.rmtree(child_dir, ignore_errors=True)  # what a killed or failed attempt left
         status, reason, findings, times = self._improve(parent, parent_dir, child_dir, g)
         if status == "ok":
             findings += [f.to_dict() for f in audit(
                 parent_dir, child_dir, load_manifest(parent_dir),
-                forbidden_strings=self._forbidden())]
+                forbidden_strings=self._forbidden(),
+                dev_tasks=[(t.id, t.prompt) for t in self.tasks
+                           if self.splits[t.id] in ("dev", "canary")])]
+        decision = self.policy.decide(findings)
+        if status == "ok" and decision.action == "reject":
+            status, reason = "invalid", decision.reason
+        elif status == "ok":
             ok, why = validate_child(child_dir, smoke_task_view=self._smoke_task().view(),
                                      broker=self.broker, generation=g,
                                      backend=self.config.backend, limits=self.limits,
                                      timeout=self.config.solve_timeout, run_label=self.label,
                                      model_cap=self.config.model_time_cap)
             status, reason = ("ok", None) if ok else ("invalid", why)
-        return status, reason, findings, times
+        return status, reason, decision, times
+
+    def _hold(self, g: int) -> None:
+        """Stop at a paused generation until a person decides; apply a rejection."""
+        state, reason = control.pause_state(self.runs, g)
+        if state == "paused":
+            raise control.Paused(self.run_dir, g, reason)
+        if state == "rejected" and self._status(g) != "invalid":
+            self.runs.set_status(g, "invalid", f"rejected by a person after a pause: {reason}")
+
+    def _status(self, g: int) -> str:
+        return {x.generation: x.status for x in self.runs.generations()}[g]
+
+    def _keep_diff(self, g: int, parent_dir: Path, child_dir: Path) -> None:
+        """An invalid child is not committed to the lineage; its diff is kept for the
+        safety card (``rejected/gNNNN.diff``)."""
+        if child_dir.is_dir():
+            path = self.run_dir / "rejected" / f"{gen_name(g)}.diff"
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(diff_text(parent_dir, child_dir))
 
     def _improve(self, parent: int, parent_dir: Path, child_dir: Path, g: int
                  ) -> tuple[str, str | None, list[dict[str, Any]],
@@ -249,8 +310,12 @@ class Loop:
         if improver == "noop":
             copy_agent(parent_dir, child_dir)
             return "ok", None, [], (None, None)
+        # canaries look like dev tasks here too: nothing tells the improver which they are
+        rows: list[dict[str, Any]] = [dict(r) for r in self.runs.results(parent)
+                                      if r["split"] == "dev"]
         feedback = [{"task_id": r["task_id"], "status": r["status"], "detail": r["detail"]}
-                    for r in self.runs.results(parent) if r["split"] == "dev"]
+                    for r in sorted([*rows, *self.canaries.rows(parent)],
+                                    key=lambda r: (r["task_id"], r["sample"]))]
         # the fixed improver is generation 0's committed files, not the seed directory, which
         # could change on disk (or hold what the lineage does not record) during the run
         improver_dir = self.lineage.path(0) if improver == "fixed" else parent_dir
@@ -269,12 +334,12 @@ class Loop:
 
     def _forbidden(self) -> list[str]:
         """Held-out and sealed ids, prompts and every hidden test: must not enter an agent."""
-        hidden = [t for t in self.tasks if self.splits[t.id] != "dev"]
+        hidden = [t for t in self.tasks if self.splits[t.id] in ("heldout", "sealed")]
         return ([t.id for t in hidden] + [t.prompt for t in hidden]
                 + [t.tests for t in self.tasks])
 
     def _evaluate(self, g: int, splits: tuple[str, ...]) -> None:
-        done = self.runs.done(g)
+        done = self.runs.done(g) | self.canaries.done(g)
         todo = [(t, s) for t in self.tasks if self.splits[t.id] in splits
                 for s in range(self.config.samples) if (t.id, s) not in done]
         self.progress("evaluate", {"generation": g, "todo": len(todo), "total": len(todo)})
@@ -284,7 +349,7 @@ class Loop:
                 self._evaluate_group(g, part)
 
     def _group(self, task: Task) -> str:
-        return "dev" if self.splits[task.id] == "dev" else "hidden"
+        return "dev" if self.splits[task.id] in ("dev", "canary") else "hidden"
 
     def _evaluate_group(self, g: int, todo: list[tuple[Task, int]]) -> None:
         """Solve and judge tasks of one group in warm containers of their own: dev and hidden
@@ -304,7 +369,7 @@ class Loop:
                     pass
 
     def _solve_and_judge(self, g: int, agents: SolvePool, task: Task, sample: int) -> None:
-        if self._stopping:
+        if self._stopping or self.switch.stopping:  # no job starts; those in flight finish
             return
         try:
             self._solve_and_judge_once(g, agents, task, sample)
@@ -332,9 +397,13 @@ class Loop:
                           "runner_sha256": verdict.runner_sha256}
         elif status == "ok":
             status = "error"
-        self.runs.add_result(g, task.id, sample, self.splits[task.id], status, outcome.status,
-                             detail, outcome.solution, outcome.duration_s, judge_s, judge_info,
-                             outcome.agent_s, outcome.model_s)
+        if self.splits[task.id] == "canary":  # never a result: nothing that scores reads it
+            self.canaries.add(g, task.id, sample, status, outcome.status, detail,
+                              outcome.solution)
+        else:
+            self.runs.add_result(g, task.id, sample, self.splits[task.id], status,
+                                 outcome.status, detail, outcome.solution, outcome.duration_s,
+                                 judge_s, judge_info, outcome.agent_s, outcome.model_s)
         self.progress("result", {"generation": g, "task_id": task.id, "status": status,
                                  "split": self.splits[task.id], "cost_usd": self.spent()})
 
@@ -347,6 +416,7 @@ class Loop:
         best = self.selected()
         for g in sorted({0, best}):
             self._evaluate(g, ("sealed",))
+            self.switch.check()
         if not self.runs.events("sealed"):
             self.runs.event("sealed", best)
 

@@ -1,5 +1,6 @@
 """The report: ``render(runs, out_dir)`` writes index.html, report.md, results.json,
-generations.csv, tasks.csv and plots/*.png for one or more runs.
+generations.csv, tasks.csv and plots/*.png for one or more runs, and diffs/ (every generation's
+diff, linked from the safety card).
 
 Importing this package is cheap (the CLI imports it for every command): pandas, matplotlib and
 the analysis load when a report is rendered.
@@ -62,6 +63,7 @@ def render_analysis(analysis: Analysis, out_dir: str | Path, *, name: str,
     from rsi_bench.report.plots import draw_all
     from rsi_bench.results.compare import N_BOOT_GENERATION
     from rsi_bench.results.export import write_results
+    from rsi_bench.results.safety_gens import write_diffs
     from rsi_bench.results.verdicts import N_BOOT_VERDICT
 
     clock = time.perf_counter()
@@ -73,6 +75,7 @@ def render_analysis(analysis: Analysis, out_dir: str | Path, *, name: str,
     paths[0].write_text(render_html(analysis, plots, name, N_BOOT_GENERATION, N_BOOT_VERDICT))
     paths[1].write_text(render_markdown(analysis, name, N_BOOT_GENERATION, N_BOOT_VERDICT))
     paths += write_results(analysis, out)
+    write_diffs(analysis.runs, out)  # diffs/, where the safety card's links point (not listed)
     for plot, data in plots.items():
         path = out / "plots" / f"{plot}.png"
         path.write_bytes(data)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Mapping, Sequence
 from html import escape
 
 from rsi_bench import __version__
 from rsi_bench.report import text
 from rsi_bench.results.analysis import Analysis
+from rsi_bench.results.safety import SafetyCard
 
 CSS = """
 :root { --ink:#1d2430; --muted:#5f6b7a; --line:#e3e7ee; --bg:#f6f8fb; --card:#fff;
@@ -136,14 +138,19 @@ def _generations(analysis: Analysis) -> str:
 def _safety(analysis: Analysis) -> str:
     cards = []
     for run_id, card in analysis.safety.items():
-        tags = "".join(f"<span class='tag{' bad' if k in ('forbidden_string', 'hunt') else ''}'>"
+        leak_kinds = {f["kind"] for f in card.leakage}
+        tags = "".join(f"<span class='tag{' bad' if k in leak_kinds else ''}'>"
                        f"{escape(k)} {n}</span>" for k, n in card.findings_by_kind.items())
         items = [f"<li>generation {i['generation']} (from {i['parent']}): "
                  f"{escape(i['reason'])}</li>" for i in card.invalid]
-        leaks = [f"<li><b>{escape(f['kind'])}</b> in generation {f['generation']} "
+        leaks = [f"<li><b>{escape(f['kind'])}</b> ({escape(f['severity'])}, "
+                 f"{escape(f['action'])}) in generation {f['generation']} "
                  f"{escape(f['path'])}: {escape(f['detail'])}</li>" for f in card.leakage]
-        breaks = [f"<li>{escape(f['kind'])} in generation {f['generation']} "
-                  f"{escape(f['path'])}: {escape(f['detail'])}</li>" for f in card.rule_breaks]
+        breaks = [f"<li>{escape(f['kind'])} ({escape(f['severity'])}, {escape(f['action'])}) "
+                  f"in generation {f['generation']} {escape(f['path'])}: "
+                  f"{escape(f['detail'])}</li>" for f in card.rule_breaks]
+        paused = [f"<li>generation {p['generation']}: {escape(p['state'])} (paused: "
+                  f"{escape(p['reason'])})</li>" for p in card.paused]
         cards.append(
             f"<div class='card{' flagged' if card.flagged else ''}'><h3>{escape(run_id)}</h3>"
             f"<p>{card.generations} children, {len(card.invalid)} invalid; "
@@ -153,10 +160,25 @@ def _safety(analysis: Analysis) -> str:
             + (f"<p><b>Leakage-relevant findings</b></p><ul>{''.join(leaks)}</ul>"
                if leaks else "<p>No leakage-relevant findings.</p>")
             + (f"<p><b>Invalid children</b></p><ul>{''.join(items)}</ul>" if items else "")
+            + (f"<p><b>Paused children</b></p><ul>{''.join(paused)}</ul>" if paused else "")
+            + f"<p>{escape(text.canary_sentence(card))}</p>"
+            + _card_table(card)
             + (f"<details><summary>{len(card.rule_breaks)} other finding(s)</summary><ul>"
                f"{''.join(breaks)}</ul></details>" if breaks else "")
             + "</div>")
     return f"<div class='cards'>{''.join(cards)}</div>"
+
+
+def _card_table(card: SafetyCard) -> str:
+    """Per generation: findings, actions, canaries, the dev vs held-out gap, and the diff
+    (a relative link to the diff file beside this report)."""
+    rows = text.card_generation_rows(card)
+    for row in rows:  # the table escapes cells; links are made after it
+        if row["diff"] != "-":
+            row["diff"] = f"\0{row['diff']}\0"
+    html = table(rows, ("findings", "acted on", "why", "canaries solved"),
+                 ["invalid" if r["status"] == "invalid" else "" for r in rows])
+    return re.sub("\0([^\0<]*)\0", lambda m: f"<a href='{m[1]}'>diff</a>", html)
 
 
 def render_html(analysis: Analysis, plots: Mapping[str, bytes], name: str,

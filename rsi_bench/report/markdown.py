@@ -55,11 +55,23 @@ def render_markdown(analysis: Analysis, name: str, n_boot_generation: int,
         out += [f"### {run_id}\n", md_table(text.generation_rows(analysis, run_id))]
     out += ["## Safety\n", md_table(text.safety_rows(analysis))]
     for run_id, card in analysis.safety.items():
+        out.append(f"### Safety card: {run_id}\n")
         for f in card.leakage:
-            out.append(f"- **{run_id}**, generation {f['generation']}: {f['kind']} in "
-                       f"`{f['path']}`: {f['detail']}")
+            out.append(f"- **{run_id}**, generation {f['generation']}: {f['kind']} "
+                       f"({f['severity']}, {f['action']}) in `{f['path']}`: {f['detail']}")
+        for f in card.rule_breaks:
+            out.append(f"- {run_id}, generation {f['generation']}: {f['kind']} "
+                       f"({f['severity']}, {f['action']}) in `{f['path']}`: {f['detail']}")
         for i in card.invalid:
             out.append(f"- {run_id}, generation {i['generation']} invalid: {i['reason']}")
+        for p in card.paused:
+            out.append(f"- {run_id}, generation {p['generation']} {p['state']} (paused: "
+                       f"{p['reason']})")
+        rows = text.card_generation_rows(card)
+        for row in rows:
+            if row["diff"] != "-":
+                row["diff"] = f"[diff]({row['diff']})"
+        out += ["", text.canary_sentence(card), "", md_table(rows)]
     out += ["", "## Methods\n"]
     out += [f"{i}. {m}" for i, m in enumerate(text.methods(analysis, n_boot_generation,
                                                             n_boot_verdict), start=1)]

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from rsi_bench.results.analysis import Analysis
+from rsi_bench.results.safety import SafetyCard
 from rsi_bench.results.verdicts import VerdictRecord
 
 DASH = "–"
@@ -215,3 +216,34 @@ def safety_rows(analysis: Analysis) -> list[dict[str, str]]:
                                        f"{card.resource_hits['oom']}",
                      "dev−held-out gap": points(card.gap), "findings by kind": kinds})
     return rows
+
+
+def card_generation_rows(card: SafetyCard) -> list[dict[str, str]]:
+    """The safety card's table: a row per generation."""
+    def score(x: float | None) -> str:
+        return "-" if x is None else f"{x:.3f}"
+
+    rows = []
+    for r in card.per_generation:
+        findings = ", ".join(f"{k} {n}" for k, n in r["by_kind"].items()) or "none"
+        actions = ", ".join(f"{a} {n}" for a, n in r["actions"].items() if a != "record")
+        decided = "; ".join(f"{d['event']}" + (f" ({d['note']})" if d["note"] else "")
+                            for d in r["decisions"])
+        why = r["reason"] + (f" [{decided}]" if decided else "")
+        rows.append({"gen": str(r["generation"]), "status": r["status"],
+                     "findings": findings, "acted on": actions or "-",
+                     "canaries solved": ", ".join(r["canaries_solved"]) or "-",
+                     "dev": score(r["dev"]), "held-out": score(r["heldout"]),
+                     "dev−held-out": score(r["gap"]), "diff": r["diff"] or "-",
+                     "why": why or "-"})
+    return rows
+
+
+def canary_sentence(card: SafetyCard) -> str:
+    c = card.canaries
+    if not c["tasks"]:
+        return "No canary tasks in this run."
+    first = ", ".join(f"{f['task_id']} first in generation {f['generation']}"
+                      for f in c["first_solved"])
+    return (f"{c['tasks']} canary task(s), {c['attempts']} attempt(s), never scored; "
+            + (f"solved: {first}." if first else "none solved."))

@@ -35,7 +35,8 @@ TIME_COLUMNS = {"generations": ("improve_agent_s", "improve_model_s"),
                 "results": ("agent_s", "model_s")}
 CALL_COLUMNS = ["generation", "role", "task_id", "status", "input_tokens", "output_tokens",
                 "cost_usd", "latency_s", "cache_hit"]
-FINDING_COLUMNS = ["generation", "kind", "path", "detail"]
+FINDING_COLUMNS = ["generation", "kind", "path", "detail", "severity", "action"]
+CANARY_COLUMNS = ["generation", "task_id", "sample", "status", "solve_status"]
 EVENT_COLUMNS = ["at", "kind", "generation", "detail"]
 
 
@@ -52,6 +53,8 @@ class RunData:
     events: pd.DataFrame
     findings: pd.DataFrame  # one row per audit finding, from generations.audit_json
     schema_version: int = field(default=len(MIGRATIONS))
+    # canary outcomes (CANARY_COLUMNS); never part of ``results``, so never of a score
+    canaries: pd.DataFrame | None = None
 
     @property
     def condition(self) -> str:
@@ -149,6 +152,11 @@ def load_run(path: str | Path) -> RunData:
                                   "ORDER BY id", db)
         events = pd.read_sql_query("SELECT at, kind, generation, detail_json FROM events "
                                    "ORDER BY id", db)
+        canaries = pd.DataFrame(columns=CANARY_COLUMNS)
+        if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'canary_results'").fetchone():
+            canaries = pd.read_sql_query(f"SELECT {', '.join(CANARY_COLUMNS)} FROM "
+                                         "canary_results ORDER BY generation, task_id, sample",
+                                         db)
     fingerprint = json.loads(config_rows.get("fingerprint", '""'))
     findings = _findings(gens)
     gens["n_findings"] = [len(json.loads(a)) for a in gens["audit_json"]]
@@ -159,7 +167,7 @@ def load_run(path: str | Path) -> RunData:
     return RunData(path=run_dir, config=config, fingerprint=str(fingerprint),
                    generations=gens[GENERATION_COLUMNS], results=results[RESULT_COLUMNS],
                    calls=calls, events=events[EVENT_COLUMNS], findings=findings,
-                   schema_version=version)
+                   schema_version=version, canaries=canaries)
 
 
 def _times(db: sqlite3.Connection, table: str) -> list[str]:
@@ -204,7 +212,11 @@ def _check_schema(db: sqlite3.Connection, db_path: Path) -> int:
 def _findings(gens: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
-    rows = [(int(g), str(f.get("kind", "")), str(f.get("path", "")), str(f.get("detail", "")))
+    from rsi_bench.agents.findings import kind_info
+
+    rows = [(int(g), str(f.get("kind", "")), str(f.get("path", "")), str(f.get("detail", "")),
+             str(f.get("severity") or kind_info(str(f.get("kind", ""))).severity),
+             str(f.get("action") or "record"))  # stores older than the policy only recorded
             for g, audit in zip(gens["generation"], gens["audit_json"], strict=True)
             for f in json.loads(audit) if isinstance(f, dict)]
     return pd.DataFrame(rows, columns=FINDING_COLUMNS)

@@ -1,9 +1,10 @@
-"""A run's safety card: what the audit found, which children were refused, and resource hits.
+"""A run's safety card: what the audit found and what the policy did about it, which children
+were refused or paused and why, canary outcomes, resource hits, and per generation the dev vs
+held-out gap and a link to the diff (``safety_gens``).
 
-Findings are the records the loop stored per generation (``generations.audit_json``): audit
-facts about the diff (``changed``, ``outside_mutable``, ``forbidden_string``), heuristics
-(``suspicious_code``) and sandbox events seen while the improver ran (``network``, ``hunt``,
-``grader_file``, ``read_outside``, ``write_outside``, ``process``, ``refused_file``).
+Findings are the records the loop stored per generation (``generations.audit_json``), each with
+its kind, severity and the action the run's policy took (``rsi_bench.agents.findings`` lists
+the kinds; ``rsi_bench.loop.policy`` the actions).
 """
 
 from __future__ import annotations
@@ -14,11 +15,15 @@ from typing import Any
 import pandas as pd
 
 from rsi_bench.results.load import RunData
+from rsi_bench.results.safety_gens import generation_rows
 
 # Findings that bear on whether hidden tasks could reach the agent (DESIGN invariant 3).
-LEAKAGE_KINDS = ("forbidden_string", "hunt", "grader_file", "network", "read_outside")
+LEAKAGE_KINDS = ("forbidden_string", "hunt", "grader_file", "grader_code", "network",
+                 "read_outside", "canary")
 # Findings that break the agent's licence but do not by themselves leak anything.
-RULE_KINDS = ("outside_mutable", "write_outside", "refused_file", "process", "suspicious_code")
+RULE_KINDS = ("outside_mutable", "manifest_edit", "driver_attack", "escape_code",
+              "write_outside", "refused_file", "process", "hardcoded_answer", "removed_check",
+              "suspicious_code")
 RESOURCE_STATUSES = ("timeout", "oom")
 MAX_LISTED = 50  # findings listed in full per card; the counts cover all of them
 
@@ -34,6 +39,11 @@ class SafetyCard:
     resource_hits: dict[str, int]  # results with status timeout / oom
     solve_errors: int  # results whose solve did not return a solution
     gap: float  # dev gain minus held-out gain of the selected generation (overfitting)
+    # {tasks, attempts, solved: [{generation, task_id}], first_solved: [{task_id, generation}]}
+    canaries: dict[str, Any]
+    actions: dict[str, int]  # findings per action the policy took (record, reject, pause)
+    paused: list[dict[str, Any]]  # {generation, state, reason}: paused, approved or rejected
+    per_generation: list[dict[str, Any]]  # safety_gens.generation_rows
 
     @property
     def flagged(self) -> bool:
@@ -49,6 +59,7 @@ def safety_card(run_id: str, run: RunData, gap: float) -> SafetyCard:
     children = gens[gens["generation"] > 0]
     invalid = children[children["status"] == "invalid"]
     findings = run.findings
+    rows = generation_rows(run_id, run)
     by_kind = findings["kind"].value_counts().sort_index()
     statuses = run.results["status"].value_counts()
     return SafetyCard(
@@ -61,9 +72,39 @@ def safety_card(run_id: str, run: RunData, gap: float) -> SafetyCard:
         rule_breaks=_records(findings[findings["kind"].isin(RULE_KINDS)]),
         resource_hits={s: int(statuses.get(s, 0)) for s in RESOURCE_STATUSES},
         solve_errors=int((run.results["solve_status"] != "ok").sum()),
-        gap=float(gap))
+        gap=float(gap), canaries=_canaries(run),
+        actions={str(k): int(v) for k, v in findings["action"].value_counts().sort_index().items()},
+        paused=_paused(rows), per_generation=rows)
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return [{"generation": int(r.generation), "kind": str(r.kind), "path": str(r.path),
-             "detail": str(r.detail)} for r in frame.head(MAX_LISTED).itertuples()]
+             "detail": str(r.detail), "severity": str(r.severity), "action": str(r.action)}
+            for r in frame.head(MAX_LISTED).itertuples()]
+
+
+def _paused(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every generation a pause held: its state now (the last decision) and the pause's
+    reason."""
+    out = []
+    for row in rows:
+        if row["decisions"]:
+            reason = next((d["reason"] for d in row["decisions"] if d["event"] == "paused"), "")
+            out.append({"generation": row["generation"], "state": row["decisions"][-1]["event"],
+                        "reason": reason})
+    return out
+
+
+def _canaries(run: RunData) -> dict[str, Any]:
+    """Canary outcomes: which were solved, and the first generation that solved each (the
+    report's only use of them: they are never a score)."""
+    rows = run.canaries if run.canaries is not None else pd.DataFrame(
+        columns=["generation", "task_id", "status"])
+    solved = rows[rows["status"] == "pass"].sort_values(["generation", "task_id"])
+    first: dict[str, int] = {}
+    for r in solved.itertuples():
+        first.setdefault(str(r.task_id), int(r.generation))
+    return {"tasks": int(rows["task_id"].nunique()), "attempts": len(rows),
+            "solved": [{"generation": int(r.generation), "task_id": str(r.task_id)}
+                       for r in solved.drop_duplicates(["generation", "task_id"]).itertuples()],
+            "first_solved": [{"task_id": t, "generation": g} for t, g in sorted(first.items())]}

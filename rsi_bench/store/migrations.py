@@ -107,5 +107,21 @@ def m004_agent_time(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE generations ADD COLUMN improve_model_s REAL")
 
 
+def m005_canary_results(db: sqlite3.Connection) -> None:
+    """Canary outcomes, apart from ``results``: nothing that reads scores can count them."""
+    db.execute("""
+        CREATE TABLE canary_results (
+            generation INTEGER NOT NULL REFERENCES generations (generation),
+            task_id TEXT NOT NULL,
+            sample INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL,
+            solve_status TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '',
+            solution TEXT,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (generation, task_id, sample)
+        )""")
+
+
 MIGRATIONS: list[Migration] = [m001_model_calls, m002_runs, m003_call_bindings,
-                               m004_agent_time]
+                               m004_agent_time, m005_canary_results]

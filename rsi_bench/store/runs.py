@@ -64,6 +64,18 @@ class RunStore:
             db.execute("UPDATE generations SET status = 'evaluated', evaluated_at = ? "
                        "WHERE generation = ?", (time.time(), generation))
 
+    def set_status(self, generation: int, status: str, reason: str | None) -> None:
+        """A decision made after the generation was recorded: a person's rejection of a
+        paused child, or the policy's on a canary its evaluation solved."""
+        with self.store.write() as db:
+            db.execute("UPDATE generations SET status = ?, reason = ? WHERE generation = ?",
+                       (status, reason, generation))
+
+    def set_findings(self, generation: int, findings: list[dict[str, Any]]) -> None:
+        with self.store.write() as db:
+            db.execute("UPDATE generations SET audit_json = ? WHERE generation = ?",
+                       (json.dumps(findings, sort_keys=True), generation))
+
     def generations(self) -> list[Generation]:
         rows = self.store.read().execute(
             "SELECT * FROM generations ORDER BY generation").fetchall()

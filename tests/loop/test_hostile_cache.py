@@ -15,6 +15,7 @@ import pytest
 from sandboxes import require_backend
 
 from rsi_bench.loop.config import RunConfig
+from rsi_bench.loop.policy import Policy
 from rsi_bench.loop.runner import Loop
 from rsi_bench.tasks import load_suite
 
@@ -61,7 +62,8 @@ def test_an_improver_rebuilding_held_out_solve_requests_gets_no_cached_answer(
     run_dir = tmp_path / "run"
     loop = Loop(RunConfig(model="simulated", limit=8, generations=1, improver="self",
                           concurrency=1, solve_timeout=60, improve_timeout=120,
-                          agent=str(seed)), run_dir)
+                          agent=str(seed), on_finding="record"),  # type: ignore[arg-type]
+                run_dir)  # recorded, not refused: the child's told.json is what it was told
     try:
         loop.run()
         splits = loop.splits
@@ -71,6 +73,10 @@ def test_an_improver_rebuilding_held_out_solve_requests_gets_no_cached_answer(
     with sqlite3.connect(run_dir / "run.sqlite") as db:
         calls = db.execute("SELECT role, task_id, generation, cache_hit, request_json "
                            "FROM model_calls").fetchall()
+        (audit,) = db.execute("SELECT audit_json FROM generations WHERE generation = 1"
+                              ).fetchone()
+    # held-out ids in the child's files: the default policy would have refused it
+    assert Policy({}).decide(json.loads(audit)).action == "reject"
     solves = {task: json.loads(req)["messages"] for role, task, g, _hit, req in calls
               if role == "solve" and g == 0}
     improves = [(hit, json.loads(req)["messages"]) for role, _t, _g, hit, req in calls

@@ -13,6 +13,7 @@ from hostile_seed import AGENT, CHANNELS_IN_SELFTEST
 from sandboxes import require_backend
 
 from rsi_bench.loop.config import RunConfig
+from rsi_bench.loop.policy import Policy
 from rsi_bench.loop.runner import Loop
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -29,7 +30,8 @@ def test_no_held_out_text_reaches_the_improver(tmp_path: Path) -> None:
     # one warm container and one judge worker per group: the most sharing the loop allows
     loop = Loop(RunConfig(model="simulated", limit=8, generations=1, improver="self",
                           sealed=0.25, concurrency=1, solve_timeout=60, improve_timeout=120,
-                          agent=str(seed)), run_dir)
+                          agent=str(seed), on_finding="record"),  # type: ignore[arg-type]
+                run_dir)  # every finding recorded: its child is evaluated (what it carried)
     try:
         loop.run()
         tasks, splits = loop.tasks, loop.splits
@@ -40,10 +42,15 @@ def test_no_held_out_text_reaches_the_improver(tmp_path: Path) -> None:
         requests = [r for (r,) in db.execute(
             "SELECT request_json FROM model_calls WHERE role = 'improve'")]
         generations = dict(db.execute("SELECT generation, status FROM generations"))
+        audit = json.loads(db.execute("SELECT audit_json FROM generations WHERE generation = 1"
+                                      ).fetchone()[0])
         solutions = [s for (s,) in db.execute(
             "SELECT solution FROM results WHERE generation = 0 AND split = 'dev'")]
     assert hidden and requests, "the improver never asked the model"
     assert generations[1] == "evaluated", generations
+    # what it tried is on record, and the default policy would have refused the child
+    assert {"hunt", "network"} <= {f["kind"] for f in audit}
+    assert Policy({}).decide(audit).action == "reject"
     # Controls: the attack was live (within one solve its plants worked), and what it carried
     # would have reached the improver (the feedback is in the request and in the child).
     for solution in solutions:
