@@ -99,24 +99,33 @@ def host_cause(exc: BaseException) -> str | None:
     return model_cause(exc)
 
 
-def lost_sandbox_cause(sandbox: Any) -> str | None:
+def lost_sandbox_cause(sandbox: Any, settle_s: float = 5.0) -> str | None:
     """Why a docker (runc) sandbox's runner was lost, when the host can tell that no agent
     caused it; None when it cannot (the agent's outcome)."""
     container = getattr(sandbox, "container", None)
     if container is None or getattr(sandbox, "runtime", "") not in ("", "runc"):
         return None
-    try:
-        container.reload()
-    except Exception as exc:  # noqa: BLE001 - only docker's own errors are classified
-        if not _is_docker_error(exc):
+    # docker may record the exit a moment after the channel closed: look for up to
+    # ``settle_s`` (a container still running then is the agent's outcome: the safe side)
+    until = time.monotonic() + settle_s
+    while True:
+        try:
+            container.reload()
+        except Exception as exc:  # noqa: BLE001 - only docker's own errors are classified
+            if not _is_docker_error(exc):
+                return None
+            if type(exc).__name__ == "NotFound":
+                return "docker: the container was removed from outside"
+            return f"docker daemon: {type(exc).__name__}: {str(exc)[:300]}"
+        state = container.attrs.get("State") or {}
+        if state.get("OOMKilled"):
             return None
-        if type(exc).__name__ == "NotFound":
-            return "docker: the container was removed from outside"
-        return f"docker daemon: {type(exc).__name__}: {str(exc)[:300]}"
-    state = container.attrs.get("State") or {}
-    if state.get("OOMKilled") or state.get("Running", True):
-        return None
-    return f"docker: the container stopped from outside (exit code {state.get('ExitCode')})"
+        if not state.get("Running", True):
+            return ("docker: the container stopped from outside (exit code "
+                    f"{state.get('ExitCode')})")
+        if time.monotonic() >= until:
+            return None
+        time.sleep(0.25)
 
 
 def _env_number(name: str, default: float) -> float:
