@@ -46,11 +46,12 @@ import traceback
 from typing import Any
 
 if __package__:
-    from . import bridge, codec
+    from . import bridge, codec, io_job
 else:  # deployed flat in the judge image: python3 -I does not put this directory on sys.path
     sys.path.append(os.path.dirname(os.path.abspath(__file__)))  # after the stdlib
     import bridge  # type: ignore[no-redef]
     import codec  # type: ignore[no-redef]
+    import io_job  # type: ignore[no-redef]
 
 PROTOCOL = 2
 OUTPUT_TAIL = 4096
@@ -203,10 +204,12 @@ def zygote_main(sock: socket.socket) -> None:
             sock.sendall(json.dumps(_finish(request["pid"], request.get("uid"))).encode())
             continue
         job = request["job"]
-        call_r, reply_w, out_w = fds
+        call_r, reply_w, out_w = fds  # for an io job: stdin, stdout, stderr
         pid = os.fork()
         if pid == 0:
             sock.close()
+            if job.get("kind") == "io":  # a stdin/stdout program: its own set-up, then exec
+                io_job.child_main(job, list(fds))
             os.dup2(out_w, 1)
             os.dup2(out_w, 2)
             keep = {call_r, reply_w}
@@ -345,6 +348,8 @@ class Runner:
         return json.loads(self.zygote.recv(1 << 16))
 
     def run_job(self, job: dict) -> dict:
+        if job.get("kind") == "io":
+            return io_job.run(self, job)
         workdir = os.path.join(self.work_root, f"job-{os.urandom(8).hex()}")
         os.makedirs(workdir, mode=0o700)
         if os.getuid() == 0:
