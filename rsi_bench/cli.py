@@ -149,7 +149,7 @@ def tasks_validate(suite: str, sandbox: str, runtime: str | None, workers: int,
     """Judge every reference solution, idiomatic ones included (and every visible example);
     fail on any miss."""
     from rsi_bench.tasks import load_suite
-    from rsi_bench.tasks.validate import CHECKS, validation_jobs
+    from rsi_bench.tasks.validate import CHECKS, as_expected, validation_jobs
 
     loaded = load_suite(suite)
     jobs = validation_jobs(loaded)
@@ -159,7 +159,7 @@ def tasks_validate(suite: str, sandbox: str, runtime: str | None, workers: int,
             verdicts = judge.judge_many(jobs, progress)
     finally:
         progress.close()
-    bad = [v for v in verdicts if not v.passed]
+    bad = [v for v in verdicts if not as_expected(v)]
     for v in bad:
         what = CHECKS[v.key]
         click.echo(f"FAIL {v.task_id} ({what}): {v.status}: {v.detail}", err=True)

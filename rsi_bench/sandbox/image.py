@@ -36,7 +36,7 @@ RUNNER = Path(__file__).resolve().parent.parent / "judge" / "runner.py"
 # Everything of the grader's that runs inside a judge sandbox: the runner, its codec and bridge,
 # and the post-job wiper (which decides whether a sandbox is fresh). All are baked into the image
 # side by side, and one digest covers them.
-RUNNER_FILES = (*(RUNNER.with_name(n) for n in ("runner.py", "codec.py", "bridge.py")),
+RUNNER_FILES = (*(RUNNER.with_name(n) for n in ("runner.py", "codec.py", "bridge.py", "io_job.py")),
                 RUNNER.parent.parent / "sandbox" / "fresh.py")
 RUNNER_IN_IMAGE = "/opt/rsi-bench/runner.py"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
