@@ -99,7 +99,9 @@ def io_task_from_mapping(data: Mapping[str, Any], *, task_id: str, where: str, s
             "cases": [{"input": e.input, "output": e.output} for e in examples + hidden],
             "generator": programs.get("generator", ""), "generated": generated,
             "small_size": small}
-    return Task(id=task_id, prompt=programs["prompt"], entry_point=ENTRY_POINT,
+    limits = f"\nLimits: {time_limit:g} s of CPU time per test, {memory} MB of memory.\n"
+    return Task(id=task_id, prompt=programs["prompt"].rstrip("\n") + "\n" + limits,
+                entry_point=ENTRY_POINT,
                 tests=json.dumps(spec, sort_keys=True, ensure_ascii=False),
                 reference=programs["reference"], examples=tuple(examples), source=source,
                 difficulty=difficulty, tags=tuple(tags), kind="io",
