@@ -13,8 +13,9 @@ from rsi_bench.tasks import io_tasks
 from rsi_bench.tasks.model import Task
 
 # Job key -> what the job checks
-CHECKS = {0: "reference", 1: "examples", 2: "idiomatic reference", 3: "examples, idiomatic",
-          4: "brute force agrees", 5: "wrong variant fails"}
+CHECKS = {0: "reference", 1: "examples", 2: "idiomatic reference", 3: "examples, idiomatic"}
+IO_CHECKS = {4: "brute force agrees", 5: "wrong variant fails"}  # and 0, 1: io tasks only
+ALL_CHECKS = {**CHECKS, **IO_CHECKS}
 MUST_NOT_PASS = frozenset({5})
 
 
