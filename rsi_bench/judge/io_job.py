@@ -159,7 +159,8 @@ def check(spec: dict, stdin: str, output: str, expected: str) -> bool:
     if kind == "float":
         got, want = output.split(), expected.split()
         tol = float(spec.get("tolerance", 1e-6))
-        return len(got) == len(want) and all(_float_equal(a, b, tol) for a, b in zip(got, want))
+        return len(got) == len(want) and all(_float_equal(a, b, tol)
+                                         for a, b in zip(got, want, strict=True))
     if kind == "program":
         namespace: dict = {"__name__": "__checker__"}
         exec(compile(spec["checker_program"], "checker.py", "exec"), namespace)
