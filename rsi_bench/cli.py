@@ -150,7 +150,7 @@ def tasks_validate(suite: str, sandbox: str, runtime: str | None, workers: int,
     """Judge every reference solution, idiomatic ones included (and every visible example);
     fail on any miss."""
     from rsi_bench.tasks import load_suite
-    from rsi_bench.tasks.validate import CHECKS, validation_jobs
+    from rsi_bench.tasks.validate import ALL_CHECKS, as_expected, validation_jobs
 
     loaded = load_suite(suite)
     jobs = validation_jobs(loaded)
@@ -160,9 +160,9 @@ def tasks_validate(suite: str, sandbox: str, runtime: str | None, workers: int,
             verdicts = judge.judge_many(jobs, progress)
     finally:
         progress.close()
-    bad = [v for v in verdicts if not v.passed]
+    bad = [v for v in verdicts if not as_expected(v)]
     for v in bad:
-        what = CHECKS[v.key]
+        what = ALL_CHECKS[v.key]
         click.echo(f"FAIL {v.task_id} ({what}): {v.status}: {v.detail}", err=True)
     click.echo(f"{len(verdicts) - len(bad)}/{len(verdicts)} reference checks pass "
                f"({len(loaded)} tasks, suite hash {loaded.content_hash()[:16]})")

@@ -31,6 +31,8 @@ def extract_code(text):
 
 
 def solve(task_view, model):
+    if getattr(task_view, "kind", "function") == "io":
+        return solve_program(task_view, model)
     prompt = fill((HERE / "prompts" / "solve.md").read_text(),
                   prompt=task_view.prompt, entry_point=task_view.entry_point)
     answer = model.complete([{"role": "user", "content": prompt}])
@@ -38,6 +40,13 @@ def solve(task_view, model):
     if not re.search(rf"^\s*def {re.escape(task_view.entry_point)}\b", code, re.M):
         code = task_view.prompt + code  # a body that continues the signature
     return code
+
+
+def solve_program(task_view, model):
+    """An io task: a whole program that reads standard input and writes standard output."""
+    prompt = fill((HERE / "prompts" / "solve_io.md").read_text(), prompt=task_view.prompt)
+    answer = model.complete([{"role": "user", "content": prompt}])
+    return extract_code(answer["text"])
 
 
 def read_files(workspace):

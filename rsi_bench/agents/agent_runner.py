@@ -49,6 +49,14 @@ class Example:
     def __init__(self, call: str, result: str) -> None:
         self.call, self.result = call, result
 
+    @property
+    def input(self) -> str:  # an io task's example: standard input ...
+        return self.call
+
+    @property
+    def output(self) -> str:  # ... and the expected standard output
+        return self.result
+
     def __repr__(self) -> str:
         return f"Example(call={self.call!r}, result={self.result!r})"
 
@@ -56,14 +64,15 @@ class Example:
 class TaskView:
     """What the agent may see of a task (the host's TaskView, rebuilt without rsi_bench)."""
 
-    __slots__ = ("id", "prompt", "entry_point", "examples")
+    __slots__ = ("id", "prompt", "entry_point", "examples", "kind")
 
     def __init__(self, id: str, prompt: str, entry_point: str,  # noqa: A002
-                 examples: tuple[Example, ...]) -> None:
+                 examples: tuple[Example, ...], kind: str = "function") -> None:
         self.id, self.prompt, self.entry_point, self.examples = id, prompt, entry_point, examples
+        self.kind = kind  # "function": return its source; "io": a whole stdin/stdout program
 
     def __repr__(self) -> str:
-        return f"TaskView(id={self.id!r}, entry_point={self.entry_point!r})"
+        return f"TaskView(id={self.id!r}, kind={self.kind!r}, entry_point={self.entry_point!r})"
 
 
 WORKSPACE_SRC = "/workspace-src"
@@ -208,7 +217,8 @@ def _call(mode: str, module: object, job: dict, workspace: str) -> dict:  # type
     if mode == "solve":
         task = job["task"]
         view = TaskView(task["id"], task["prompt"], task["entry_point"],
-                        tuple(Example(e["call"], e["result"]) for e in task["examples"]))
+                        tuple(Example(e["call"], e["result"]) for e in task["examples"]),
+                        str(task.get("kind", "function")))
         value = module.solve(view, model)  # type: ignore[attr-defined]
         if not isinstance(value, str):
             return {"status": "invalid", "detail": f"solve returned {type(value).__name__}, "

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rsi_bench.errors import RsiBenchError, SandboxUnavailable
+from rsi_bench.judge.io_frame import io_frame
 from rsi_bench.judge.runner import PROTOCOL, recv_frame, send_frame
 from rsi_bench.judge.verdict import Verdict
 from rsi_bench.sandbox import Limits, Sandbox, SandboxSpec, get_backend
@@ -111,6 +112,8 @@ class _Worker:
             "prelude": job.task.prompt, "seed": task_seed(job.task.id), "timeout": timeout,
             "memory_mb": limits.job_memory_mb,
         }
+        if job.task.kind == "io":  # a program on stdin/stdout: its own limits, per test
+            frame, timeout = io_frame(frame["id"], job.task, job.solution)
         start = time.monotonic()
         try:
             send_frame(self.attached.in_fd, frame)

@@ -46,11 +46,12 @@ import traceback
 from typing import Any
 
 if __package__:
-    from . import bridge, codec, zygote
+    from . import bridge, codec, io_job, zygote
 else:  # deployed flat in the judge image: python3 -I does not put this directory on sys.path
     sys.path.append(os.path.dirname(os.path.abspath(__file__)))  # after the stdlib
     import bridge  # type: ignore[no-redef]
     import codec  # type: ignore[no-redef]
+    import io_job  # type: ignore[no-redef]
     import zygote  # type: ignore[no-redef]
 
 PROTOCOL = 2
@@ -200,6 +201,8 @@ class Runner:
         return json.loads(self.zygote.recv(1 << 16))
 
     def run_job(self, job: dict) -> dict:
+        if job.get("kind") == "io":  # a stdin/stdout program: io_job.py
+            return io_job.run(self, job)
         workdir = os.path.join(self.work_root, f"job-{os.urandom(8).hex()}")
         os.makedirs(workdir, mode=0o700)
         if os.getuid() == 0:

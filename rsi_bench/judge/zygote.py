@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from typing import Any
 
 if __package__:
-    from . import bridge
+    from . import bridge, io_job
 else:  # deployed flat in the judge image, beside runner.py
     import bridge  # type: ignore[no-redef]
+    import io_job  # type: ignore[no-redef]
 
 
 # ---------------------------------------------------------------- solution process
@@ -162,10 +163,12 @@ def zygote_main(sock: socket.socket, cleanup: Cleanup) -> None:
                          .encode())
             continue
         job = request["job"]
-        call_r, reply_w, out_w = fds
+        call_r, reply_w, out_w = fds  # for an io job: stdin, stdout, stderr
         pid = os.fork()
         if pid == 0:
             sock.close()
+            if job.get("kind") == "io":  # a stdin/stdout program: its own set-up, then exec
+                io_job.child_main(job, list(fds))
             os.dup2(out_w, 1)
             os.dup2(out_w, 2)
             keep = {call_r, reply_w}

@@ -4,7 +4,8 @@ Each mutation changes the first place it applies to (in ``ast.walk`` order):
 - ``off_by_one``: an integer constant ``n`` becomes ``n + 1``;
 - ``flip_comparison``: a comparison operator becomes its negation (``<`` -> ``>=``, ``==`` ->
   ``!=``, ``in`` -> ``not in`` ...);
-- ``return_none``: every ``return <value>`` in the entry point returns ``None`` instead.
+- ``return_none``: every ``return <value>`` in the entry point returns ``None`` instead (a bare
+  ``return`` already does: it is left alone).
 When none applies, the variant is a function of the same name whose body raises
 ``NotImplementedError``. A mutant can survive a weak test suite (the change may not matter);
 a harness that needs certainly-wrong variants should judge them and drop survivors.
@@ -43,7 +44,7 @@ def return_none(tree: ast.Module, entry_point: str) -> bool:
     for func in ast.walk(tree):
         if isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef) and func.name == entry_point:
             for node in ast.walk(func):
-                if isinstance(node, ast.Return) and not (
+                if isinstance(node, ast.Return) and node.value is not None and not (
                         isinstance(node.value, ast.Constant) and node.value.value is None):
                     node.value = ast.Constant(None)
                     changed = True

@@ -34,10 +34,11 @@ REGISTRY_BASE = "debian:bookworm-slim"
 RUNNER = Path(__file__).resolve().parent.parent / "judge" / "runner.py"
 # Everything of the grader's that runs inside a judge sandbox: the runner and the stdlib-only
 # modules it imports from its own directory (its zygote; the boundary's framing, codec, bridge,
-# exception rebuilding and looks), and the post-job wiper (which decides whether a sandbox is
-# fresh). All are baked into the image side by side, and one digest covers them.
+# exception rebuilding and looks; stdin/stdout jobs), and the post-job wiper (which decides
+# whether a sandbox is fresh). All are baked into the image side by side, and one digest covers
+# them.
 RUNNER_MODULES = ("runner.py", "zygote.py", "frames.py", "codec.py", "bridge.py", "rebuild.py",
-                  "looks.py")
+                  "looks.py", "io_job.py")
 RUNNER_FILES = (*(RUNNER.with_name(n) for n in RUNNER_MODULES),
                 RUNNER.parent.parent / "sandbox" / "fresh.py")
 RUNNER_IN_IMAGE = "/opt/rsi-bench/runner.py"

@@ -20,7 +20,7 @@ KNOWN_TAGS = frozenset(
     {"examples", "edge-cases", "self-check", "spec-detail", "algorithm", "parsing", "numeric"}
 )
 REQUIRED = ("schema_version", "entry_point", "prompt", "reference", "tests")
-OPTIONAL = ("idiomatic_reference", "difficulty", "tags", "examples")
+OPTIONAL = ("idiomatic_reference", "difficulty", "tags", "examples", "kind")
 _STEM = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 
 
@@ -65,6 +65,13 @@ def task_from_mapping(
     def fail(field: str, problem: str) -> TaskFormatError:
         return TaskFormatError(f"{where}: field '{field}': {problem}")
 
+    if data.get("kind", "function") == "io":
+        from rsi_bench.tasks.io_tasks import io_task_from_mapping
+
+        return io_task_from_mapping(data, task_id=task_id, where=where, source=source,
+                                    known_tags=KNOWN_TAGS)
+    if data.get("kind", "function") != "function":
+        raise fail("kind", "must be 'function' or 'io'")
     for key in data:
         if key not in REQUIRED and key not in OPTIONAL:
             raise fail(key, "unknown field (known: " + ", ".join(REQUIRED + OPTIONAL) + ")")

@@ -14,8 +14,16 @@ SCHEMA_VERSION = 1
 class Example:
     """A visible case: a call expression and the repr of its expected result."""
 
-    call: str
-    result: str
+    call: str  # for an io task: the standard input
+    result: str  # for an io task: the expected standard output
+
+    @property
+    def input(self) -> str:
+        return self.call
+
+    @property
+    def output(self) -> str:
+        return self.result
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,7 @@ class TaskView:
     prompt: str
     entry_point: str
     examples: tuple[Example, ...] = ()
+    kind: str = "function"  # what the agent returns: a function's source, or an io program
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,11 @@ class Task:
     ``idiomatic_reference`` (optional) is a second one written the way a fluent programmer
     would (stdlib helpers, generators, subclassed exceptions), so validation also proves that
     the judge passes idiomatic code; like ``reference`` it never reaches an agent.
+
+    ``kind`` is ``function`` or ``io`` (a program on stdin/stdout): for an io task ``tests`` is
+    the JSON document of ``rsi_bench.tasks.io_tasks`` (checker, limits, cases, generator),
+    ``entry_point`` is ``main`` (the reference's function that the wrong variants mutate),
+    and ``brute_force`` a slow program that validation cross-checks against the reference.
     """
 
     id: str
@@ -51,14 +65,18 @@ class Task:
     difficulty: int | None = None
     tags: tuple[str, ...] = ()
     idiomatic_reference: str = ""
+    kind: str = "function"
+    brute_force: str = ""
 
     def view(self) -> TaskView:
-        return TaskView(self.id, self.prompt, self.entry_point, self.examples)
+        return TaskView(self.id, self.prompt, self.entry_point, self.examples, self.kind)
 
     def content_hash(self) -> str:
         fields = asdict(self)
-        if not fields["idiomatic_reference"]:  # tasks without one keep their earlier hash
-            del fields["idiomatic_reference"]
+        for name, default in (("idiomatic_reference", ""), ("kind", "function"),
+                              ("brute_force", "")):
+            if fields[name] == default:  # tasks without one keep their earlier hash
+                del fields[name]
         payload = json.dumps(fields, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(payload.encode()).hexdigest()
 

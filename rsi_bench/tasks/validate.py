@@ -1,16 +1,27 @@
 """Checks on tasks themselves (not on agents): every reference passes the hidden tests, and the
-visible examples hold for it."""
+visible examples hold for it; for an io task, its brute force agrees with the reference on small
+inputs and none of its wrong variants (the simulated model's) passes."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
 
-from rsi_bench.judge import Job
+from rsi_bench.judge import Job, Verdict
+from rsi_bench.models.simulated import SimTask
+from rsi_bench.tasks import io_tasks
 from rsi_bench.tasks.model import Task
 
 # Job key -> what the job checks
 CHECKS = {0: "reference", 1: "examples", 2: "idiomatic reference", 3: "examples, idiomatic"}
+IO_CHECKS = {4: "brute force agrees", 5: "wrong variant fails"}  # and 0, 1: io tasks only
+ALL_CHECKS = {**CHECKS, **IO_CHECKS}
+MUST_NOT_PASS = frozenset({5})
+
+
+def as_expected(verdict: Verdict) -> bool:
+    """Did this validation job come out as it must (pass, or for a wrong variant, not pass)?"""
+    return verdict.passed != (verdict.key in MUST_NOT_PASS)
 
 
 def validation_jobs(tasks: Iterable[Task]) -> list[Job]:
@@ -23,6 +34,10 @@ def validation_jobs(tasks: Iterable[Task]) -> list[Job]:
                 jobs.append(Job(task, solution, key))
                 if task.examples:
                     jobs.append(Job(examples_task(task), solution, key + 1))
+        if task.kind == "io":
+            jobs.append(Job(io_tasks.cross_check_task(task), task.brute_force, 4))
+            for variant in SimTask.from_reference(task.reference, task.entry_point).wrong_variants:
+                jobs.append(Job(task, variant, 5))
     return jobs
 
 
@@ -32,6 +47,8 @@ def examples_task(task: Task) -> Task:
     Each example's ``call`` names the entry point, which the judge binds to the solution, so
     judging the reference on this task checks that every example the agent is shown is true.
     """
+    if task.kind == "io":
+        return io_tasks.examples_task(task)
     lines = ["def check(candidate):"]
     for example in task.examples:
         lines.append(f"    assert ({example.call}) == ({example.result}), {example.call!r}")

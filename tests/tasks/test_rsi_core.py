@@ -196,7 +196,8 @@ def test_the_agent_view_carries_no_reference() -> None:
 
     from rsi_bench.agents.container import _task_json
 
-    assert {f.name for f in fields(TaskView)} == {"id", "prompt", "entry_point", "examples"}
+    assert {f.name for f in fields(TaskView)} == {"id", "prompt", "entry_point", "examples",
+                                              "kind"}
     for task in CORE:
         sent = json.dumps(_task_json(task.view()))  # what a solve container receives
         for secret in (task.reference, task.idiomatic_reference, task.tests):
