@@ -47,3 +47,46 @@ def plan(file: Path, pilot_dir: Path | None, replications: int | None) -> None:
     spec = load_spec(file)
     for line in compute_plan(spec, pilot_dir, replications).lines():
         click.echo(line)
+
+
+@click.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--dir", "out_dir", type=click.Path(path_type=Path),
+              help="the experiment directory; an existing one is resumed "
+                   "[default: experiments/<name>]")
+@click.option("--parallel", type=click.IntRange(1, 64),
+              help="runs at once [default: plan.parallel_runs, else cores / concurrency]")
+@click.option("--pilot", "pilot_dir", type=click.Path(path_type=Path),
+              help="a pilot run for the plan printed before the experiment starts")
+@click.option("--replications", type=click.IntRange(200, 100_000), default=None,
+              help="simulated replications per power estimate of the plan [default: 4000]")
+def experiment(file: Path, out_dir: Path | None, parallel: int | None, pilot_dir: Path | None,
+               replications: int | None) -> None:
+    """Run every (condition, seed) of FILE as runs under one directory, then one report."""
+    from rsi_bench.experiment.runner import detectability, run_all
+    from rsi_bench.experiment.spec import default_parallel_runs
+    from rsi_bench.report import render_analysis
+    from rsi_bench.results.analysis import analyze
+
+    spec = load_spec(file)
+    out_dir = out_dir or Path("experiments") / spec.name
+    planned = compute_plan(spec, pilot_dir, replications)
+    for line in planned.lines():
+        click.echo(line)
+    parallel = parallel or spec.plan.parallel_runs or default_parallel_runs(
+        spec.base.concurrency)
+    click.echo(f"running {len(spec.conditions) * len(spec.seeds)} runs in {out_dir}, "
+               f"{parallel} at a time")
+    runs = run_all(spec, out_dir, parallel=parallel, echo=lambda s: click.echo(s, err=True))
+    analysis = analyze(runs)
+    paths = render_analysis(analysis, out_dir / "report", name=spec.name)
+    lines = detectability(analysis.condition_verdicts, planned.mde)
+    markdown = out_dir / "report" / "report.md"
+    markdown.write_text(markdown.read_text() + "\n## Could this experiment detect it?\n\n"
+                        + "\n".join(lines) + "\n")
+    for condition, v in analysis.condition_verdicts.items():
+        click.echo(f"{condition}: {v.label}: {v.reason}")
+    for line in lines:
+        click.echo(line)
+    index = next((p for p in paths if p.name == "index.html"), paths[0])
+    click.echo(f"report: {index} (and report.md, results.json beside it)")

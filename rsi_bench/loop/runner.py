@@ -313,3 +313,13 @@ class Loop:
     def close(self) -> None:
         self.store.close()
         self._lock.close()
+
+
+def run_once(config: RunConfig, run_dir: Path, progress: Progress | None = None) -> list[Row]:
+    """One run, start to finish (or resumed): what `rsi-bench run` does for each loop seed and
+    `rsi-bench experiment` for each (condition, seed)."""
+    loop = Loop(config, run_dir, progress)
+    try:
+        return loop.run()
+    finally:
+        loop.close()
