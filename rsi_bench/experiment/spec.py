@@ -119,9 +119,10 @@ def load_spec(path: Path) -> ExperimentSpec:
         raise InputError(f"{path}: seeds must be distinct and non-empty, got {list(seeds)}")
     name = str(body.pop("name", path.stem))
     run = RunConfig(**body)  # validates every run option once, with the loop's own checks
-    spec = ExperimentSpec(name, {k: v for k, v in run.__dict__.items() if k in body}, conditions,
-                          seeds, PlanAssumptions(**plan))
-    return spec
+    # the normalised values ("docker:runsc" is sandbox "docker" with runtime "runsc")
+    given = set(body) | ({"runtime"} if run.runtime else set())
+    return ExperimentSpec(name, {k: v for k, v in run.__dict__.items() if k in given},
+                          conditions, seeds, PlanAssumptions(**plan))
 
 
 def default_parallel_runs(per_run_concurrency: int) -> int:

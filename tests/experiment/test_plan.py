@@ -79,3 +79,12 @@ def test_an_agent_directory_is_its_own_condition(tmp_path: Path) -> None:
     mine = spec.conditions[1]
     assert (mine.name, mine.improver, mine.agent) == ("my-agent", "self", str(agent.resolve()))
     assert spec.run_config(mine, 1).agent == str(agent.resolve())
+
+
+def test_run_options_keep_their_normalised_form(tmp_path: Path) -> None:
+    path = tmp_path / "rt.toml"
+    path.write_text("[experiment]\nsandbox = 'docker:runsc'\nlimit = 4\n")
+    spec = load_spec(path)
+    config = spec.run_config(spec.conditions[0], 3)
+    assert (config.backend, config.limit, config.seed, config.improver) == \
+        ("docker:runsc", 4, 3, "self")
