@@ -7,6 +7,10 @@ generations judged on held-out (target <= 0.05), next to the same pick judged on
 no target). Then the MDE table for common suite sizes and its computation time (target < 1 s
 for n <= 200).
 
+The MDE is the planner's (``rsi-bench plan`` without a pilot: equal task rates at the world's
+base rate, the whole verdict rule simulated, power reached at its simulation's lower 95%
+bound); ``--closed-form`` uses the verdict's closed-form MDE instead.
+
 Worlds: U-shaped task pass probabilities (like coding suites) with 82 and 20 held-out tasks,
 1 and 3 seeds, which is what tests/stats asserts; the MDE's worst case (every task equally
 hard), where the power should sit at 0.80 rather than above it (so a run lands below it about
@@ -25,7 +29,10 @@ import sys
 import time
 from dataclasses import asdict
 
+import numpy as np
+
 from rsi_bench.stats import minimum_detectable_effect, wilson_interval
+from rsi_bench.stats.rule_power import simulated_mde
 from rsi_bench.stats.validity import World, beta_rates, simulate_world, standard_worlds
 
 
@@ -53,6 +60,8 @@ def main() -> int:
     parser.add_argument("--generations", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=str, default=None)
+    parser.add_argument("--closed-form", action="store_true",
+                        help="the verdict's closed-form MDE instead of the planner's")
     args = parser.parse_args()
 
     worlds = [(w, None) for w in standard_worlds(args.seed)] + extra_worlds()
@@ -65,9 +74,13 @@ def main() -> int:
     print("-" * len(header))
     rows, started, misses = [], time.perf_counter(), []
     for index, (world, floor) in enumerate(worlds):
+        # the planner's MDE: without a pilot it assumes equal rates at the world's base rate
+        planned = None if args.closed_form else simulated_mde(
+            np.full(world.n_tasks, world.base_rate), seeds=world.seeds, samples=world.samples,
+            noise_floor=floor)
         row = simulate_world(world, replications=args.replications, seed=args.seed + index,
                              n_boot=args.n_boot, generations=args.generations,
-                             noise_floor=floor)
+                             noise_floor=floor, mde=planned)
         rows.append(row)
         r = args.replications
         print(f"{row.world:36s} {row.base_rate:5.3f} {100 * row.mde:5.1f}pt  "

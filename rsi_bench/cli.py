@@ -309,6 +309,7 @@ def sandbox_cleanup(run_label: str | None) -> None:
 
 def _register_commands() -> None:
     from rsi_bench.bundle.cli import bundle, verify
+    from rsi_bench.experiment.cli import experiment, plan
     from rsi_bench.export.cli import export
     from rsi_bench.loop.cli import run
     from rsi_bench.loop.control_cli import approve, reject, stop
@@ -316,6 +317,8 @@ def _register_commands() -> None:
     from rsi_bench.report.cli import report
 
     cli.add_command(export)
+    cli.add_command(plan)
+    cli.add_command(experiment)
     cli.add_command(models)
     cli.add_command(run)
     cli.add_command(report)

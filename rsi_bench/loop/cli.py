@@ -206,7 +206,7 @@ def run(config_file: Path | None, seeds: tuple[int, ...], budgets: tuple[str, ..
         run_dir: Path, agent: Path | None, write_report: bool, on_finding: tuple[str, ...],
         **flags: Any) -> None:
     """Run the self-improvement loop (resumes an existing --run-dir)."""
-    from rsi_bench.loop.runner import Loop
+    from rsi_bench.loop.runner import run_once
 
     values: dict[str, Any] = load_toml(config_file) if config_file else {}
     if "run_dir" in values and run_dir == Path("runs/latest"):
@@ -230,16 +230,14 @@ def run(config_file: Path | None, seeds: tuple[int, ...], budgets: tuple[str, ..
         seed_dir = run_dir / f"seed-{seed}" if len(seeds) > 1 else run_dir
         seed_dirs.append(seed_dir)
         reporter = _Reporter(seed)
-        loop = Loop(RunConfig(**{**config.__dict__, "seed": seed}), seed_dir, reporter,
-                    stop_dirs=(run_dir,))
         try:
-            rows = loop.run()
+            rows = run_once(RunConfig(**{**config.__dict__, "seed": seed}), seed_dir, reporter,
+                            stop_dirs=(run_dir,))
         except RunHalted as exc:
             halted = exc
             break
         finally:
             reporter.close()
-            loop.close()
         click.echo(f"\nseed {seed}: {seed_dir}")
         click.echo("gen  parent  improver  status     dev     heldout  sealed  infra")
         for row in rows:

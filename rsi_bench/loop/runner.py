@@ -442,3 +442,14 @@ class Loop:
     def close(self) -> None:
         self.store.close()
         self._lock.close()
+
+
+def run_once(config: RunConfig, run_dir: Path, progress: Progress | None = None,
+             **options: Any) -> list[Row]:
+    """One run, start to finish (or resumed): what `rsi-bench run` does for each loop seed and
+    `rsi-bench experiment` for each (condition, seed). ``options`` go to ``Loop``."""
+    loop = Loop(config, run_dir, progress, **options)
+    try:
+        return loop.run()
+    finally:
+        loop.close()

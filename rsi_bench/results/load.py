@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rsi_bench.errors import InputError
+from rsi_bench.paths import harness_dir
 from rsi_bench.store import read_only_uri
 from rsi_bench.store.migrations import MIGRATIONS
 
@@ -58,7 +59,11 @@ class RunData:
 
     @property
     def condition(self) -> str:
-        """The improver: ``self``, ``noop`` or ``fixed``."""
+        """The improver: ``self``, ``noop`` or ``fixed``; a run whose generation 0 is another
+        agent directory is that directory's condition (an experiment's agent condition)."""
+        agent = str(self.config.get("agent") or "")
+        if agent and Path(agent).resolve() != (harness_dir() / "seed_agent").resolve():
+            return Path(agent).name
         return str(self.config.get("improver", "?"))
 
     @property

@@ -110,20 +110,23 @@ def _label(base: np.ndarray, cand: np.ndarray, split: str, alpha: float, n_boot:
 
 def simulate_world(world: World, *, replications: int = 200, seed: int = 0,
                    n_boot: int = 1000, generations: int = 5, alpha: float = 0.05,
-                   power: float = 0.8, noise_floor: float | None = None) -> ValidityRow:
+                   power: float = 0.8, noise_floor: float | None = None,
+                   mde: float | None = None) -> ValidityRow:
     """Run the three scenarios of this module in one world (deterministic for a seed).
 
     ``n_boot`` only sets the bootstrap's resolution; the decision rule is :func:`decide`'s.
-    A ``noise_floor`` is passed to both :func:`decide` and the MDE.
+    A ``noise_floor`` is passed to both :func:`decide` and the MDE. ``mde``, when given (a
+    planner's), replaces the closed-form MDE as the true effect of the power scenario.
     """
     if replications < 1 or generations < 1:
         raise ValueError("replications and generations must be >= 1")
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
     heldout, dev = np.asarray(world.heldout), np.asarray(world.dev)
-    mde = minimum_detectable_effect(world.n_tasks, world.base_rate, alpha=alpha, power=power,
-                                    seeds=world.seeds, samples=world.samples,
-                                    noise_floor=noise_floor)
+    if mde is None:
+        mde = minimum_detectable_effect(world.n_tasks, world.base_rate, alpha=alpha,
+                                        power=power, seeds=world.seeds, samples=world.samples,
+                                        noise_floor=noise_floor)
     improved = heldout if not np.isfinite(mde) else _shifted(heldout, mde)
     counts = dict.fromkeys(("null+", "null-", "power", "select", "select_dev"), 0)
     for _ in range(replications):

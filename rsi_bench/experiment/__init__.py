@@ -1,0 +1,1 @@
+"""Experiments: conditions x loop seeds as runs under one directory, planned for power."""
