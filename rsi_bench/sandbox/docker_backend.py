@@ -130,6 +130,11 @@ class DockerSandbox:
         from rsi_bench.sandbox.image import RUNNER_IN_IMAGE
 
         self.runner_path = RUNNER_IN_IMAGE
+        # exec streams still being read: close() ends them, so that a thread blocked on one
+        # returns when another removes the container (under runsc the stream of a process
+        # killed with its sandbox is not always closed by dockerd)
+        self._live: set[socket.socket] = set()
+        self._live_lock = threading.Lock()
 
     def describe(self) -> dict[str, str]:
         # The runtime as dockerd reports it for this container, not as we asked for it.
@@ -174,13 +179,19 @@ class DockerSandbox:
         uid = self.spec.uid if user is None else user
         start = time.monotonic()
         exec_id, raw = self._start(cmd, uid, cwd, env)
-        if input:
-            raw.sendall(input)
-        raw.shutdown(socket.SHUT_WR)
-        out = CappedBuffer(self.spec.limits.output_bytes)
-        err = CappedBuffer(self.spec.limits.output_bytes)
-        timed_out = not _demux(raw, out, err, start + timeout)
-        raw.close()
+        with self._live_lock:
+            self._live.add(raw)
+        try:
+            if input:
+                raw.sendall(input)
+            raw.shutdown(socket.SHUT_WR)
+            out = CappedBuffer(self.spec.limits.output_bytes)
+            err = CappedBuffer(self.spec.limits.output_bytes)
+            timed_out = not _demux(raw, out, err, start + timeout)
+        finally:
+            with self._live_lock:
+                self._live.discard(raw)
+            raw.close()
         if timed_out:
             self._kill_user(uid)
             code = None
@@ -239,6 +250,13 @@ class DockerSandbox:
         return DockerStream(raw)
 
     def close(self) -> None:
+        with self._live_lock:
+            live = list(self._live)
+        for raw in live:  # first: a reader blocked on one returns at once
+            try:
+                raw.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         try:
             self.container.remove(force=True)
         except Exception:  # noqa: BLE001 - already gone is fine; cleanup sweeps leftovers
