@@ -31,7 +31,9 @@ IPC_TABLES = ("/proc/sysvipc/shm", "/proc/sysvipc/sem", "/proc/sysvipc/msg")
 ROOT_MODE = 0o1777
 KEYCTL = {"x86_64": 250, "aarch64": 219}.get(platform.machine())
 KEYCTL_CLEAR, USER_KEYRING, USER_SESSION_KEYRING = 7, -4, -5
-KEY_GC_S = 1.0  # how long a cleared key may take to disappear (measured: 10-20 ms)
+# how long a cleared key may take to disappear (measured: 10-20 ms idle; over 1 s when the
+# machine is loaded); waited only while a key is still visible
+KEY_GC_S = 5.0
 
 
 def _xattrs(path: str) -> dict[str, bytes]:
@@ -217,10 +219,9 @@ def _clear_keys(uid: int) -> int:
         if libc is not None:  # else nothing is cleared, and every key is counted below
             for ring in (USER_KEYRING, USER_SESSION_KEYRING):
                 libc.syscall(KEYCTL, KEYCTL_CLEAR, ring)  # refused by seccomp: nothing to clear
-        keys, waited = _visible_keys(), 0.0
-        while keys and waited < KEY_GC_S:  # an unlinked key lives until the kernel collects it
+        keys, until = _visible_keys(), time.monotonic() + KEY_GC_S
+        while keys and time.monotonic() < until:  # an unlinked key lives until it is collected
             time.sleep(0.005)
-            waited += 0.005
             keys = _visible_keys()
         return keys
     finally:  # a process that cannot become root again fails here, and its sandbox with it

@@ -65,6 +65,7 @@ def test_forbidden_string_already_in_parent_is_not_new(tmp_path: Path) -> None:
 
 def test_suspicious_code_is_a_labelled_heuristic(tmp_path: Path) -> None:
     child = child_of_seed(tmp_path)
+    seed_lines = len((child / "agent.py").read_text().splitlines())
     (child / "agent.py").write_text((child / "agent.py").read_text() + (
         "\nimport socket\nimport glob\n"
         "LEAK = glob.glob('/**/*test*.py', recursive=True)\n"
@@ -76,7 +77,8 @@ def test_suspicious_code_is_a_labelled_heuristic(tmp_path: Path) -> None:
     assert all(f.detail.startswith("heuristic: ") for f in found)
     for what in ("networking", "/proc"):
         assert what in details
-    assert "line 111: import socket" in details  # the line that matched, not a blank one
+    # the line that matched, not the blank one before it
+    assert f"line {seed_lines + 2}: import socket" in details
     # reaching for the grader is not a heuristic: its own kind, which the default policy rejects
     grader = " ".join(f.detail for f in findings if f.kind == "grader_code")
     for what in ("grader", "searches the filesystem"):

@@ -53,17 +53,20 @@ def committed_results(out: Path) -> int:
 
 
 def numbers(out: Path) -> dict[str, Any]:
-    """The report's numbers without paths. A call answered before a kill and asked again on
-    resume is a free cache hit: counted among the calls made, never paid twice. So calls are
-    compared as paid calls (calls minus cache hits), and every other number as it is."""
+    """The report's numbers without paths and times. A call answered before a kill and asked
+    again on resume is a free cache hit: counted among the calls made (of its role), never paid
+    twice. So calls are compared as paid calls (calls minus cache hits, which are not counted
+    per role), the agents' own and model seconds (measured, so never the same twice) not at
+    all, and every other number as it is."""
     data = json.loads((out / "report" / "results.json").read_text())
     for run in data["runs"]:
         run.pop("path", None)
         for generation in run["generations"]:
+            generation.pop("time", None)
             cost = generation["cost"]
             hits = cost.pop("cache_hits")
             cost["paid_calls"] = cost.pop("calls") - hits
-            cost["paid_solve_calls"] = cost.pop("solve_calls") - hits
+            del cost["solve_calls"], cost["improve_calls"]
     return {k: data[k] for k in ("conditions", "noise_floor", "runs")}
 
 
