@@ -17,7 +17,10 @@ because the model was slow, an improve recorded invalid because the model took 6
    and exits 1 when there is one.
 
     python benchmarks/load_invariance.py [--work DIR] [--burners N] [--order idle,loaded]
-        [-- extra rsi-bench run options, e.g. --model simulated]
+        [--idle-from RUN_DIR] [-- extra rsi-bench run options, e.g. --model simulated]
+
+``--idle-from`` takes a finished run of the same command made on an idle machine (the one
+``./quickstart.sh`` ends with: ``runs/demo``) as the idle side, and runs only the loaded one.
 """
 
 from __future__ import annotations
@@ -87,9 +90,9 @@ def snapshot(run_dir: Path) -> dict[str, Any]:
     return {"generations": gens, "results": results, "scores": scores}
 
 
-def table(name: str, snap: dict[str, Any], took: float) -> str:
+def table(name: str, snap: dict[str, Any], took: float | None) -> str:
     splits = sorted({s for row in snap["scores"].values() for s in row})
-    lines = [f"{name}: {took:.0f} s wall",
+    lines = [f"{name}: " + ("a run made earlier" if took is None else f"{took:.0f} s wall"),
              "  gen  status     parent  " + "  ".join(f"{s:>7}" for s in splits) + "  reason"]
     for g, (status, parent, reason) in sorted(snap["generations"].items()):
         row = snap["scores"].get(g, {})
@@ -125,24 +128,34 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--burners", type=int, default=len(os.sched_getaffinity(0)),
                     help="busy-loop processes during the loaded run (default: usable CPUs)")
     ap.add_argument("--order", default="idle,loaded", choices=["idle,loaded", "loaded,idle"])
+    ap.add_argument("--idle-from", type=Path, metavar="RUN_DIR",
+                    help="a finished idle run of the same command: run only the loaded one")
     args = ap.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="rsi-load-"))
     work.mkdir(parents=True, exist_ok=True)
     if any((work / name).exists() for name in ("idle", "loaded")):
         raise SystemExit(f"{work} already holds runs; give an empty --work")
+    idle_dir = work / "idle"
+    if args.idle_from is not None:
+        if not (args.idle_from / "run.sqlite").is_file():
+            raise SystemExit(f"{args.idle_from}: no run.sqlite (give a finished run directory)")
+        idle_dir = args.idle_from
 
-    times: dict[str, float] = {}
+    times: dict[str, float | None] = {"idle": None}
     for name in args.order.split(","):
         if name == "idle":
+            if args.idle_from is not None:
+                continue
             times[name] = run(work / name, extra)
         else:
             with burners(args.burners):
                 times[name] = run(work / name, extra)
-    idle, loaded = snapshot(work / "idle"), snapshot(work / "loaded")
+    idle, loaded = snapshot(idle_dir), snapshot(work / "loaded")
     print()
     print(table("idle", idle, times["idle"]))
     print(table(f"loaded ({args.burners} burners)", loaded, times["loaded"]))
-    print(f"load factor (loaded / idle wall time): {times['loaded'] / times['idle']:.2f}")
+    if times["idle"] is not None and times["loaded"] is not None:
+        print(f"load factor (loaded / idle wall time): {times['loaded'] / times['idle']:.2f}")
     diff = differences(idle, loaded)
     print(f"results compared: {len(idle['results'])} idle, {len(loaded['results'])} loaded;"
           f" differences: {len(diff)}")
