@@ -11,6 +11,12 @@ own per call (a socket admits a limited number at once: the client waits for a f
 role, task id and generation come from ``RSI_BENCH_ROLE``, ``RSI_BENCH_TASK_ID`` and
 ``RSI_BENCH_GENERATION`` unless given; the broker may fix them for the socket anyway. No key is
 ever needed here.
+
+A call waits for the broker's answer however long the model takes: the broker applies the
+model's own timeout and retries (a model that fails after them is an infrastructure outcome,
+never the agent's), and the host's deadline for the job excludes the time calls spend waiting.
+A wall-clock timeout here would turn a slow or loaded model into the agent's failure; an agent
+that wants one anyway passes ``timeout`` (seconds per socket operation).
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ class BrokerUnavailable(ModelError):
 class ModelClient:
     def __init__(self, path: str | None = None, *, role: str | None = None,
                  task_id: str | None = None, generation: int | None = None,
-                 timeout: float | None = 900.0) -> None:
+                 timeout: float | None = None) -> None:
         self.path = path or os.environ.get("RSI_BENCH_BROKER") or DEFAULT_SOCKET
         self.role = role or os.environ.get("RSI_BENCH_ROLE")
         self.task_id = task_id or os.environ.get("RSI_BENCH_TASK_ID")

@@ -45,6 +45,11 @@ from rsi_bench.models.retry import RetryPolicy
 
 DEFAULT = "qwen2.5-coder-0.5b"
 LOCAL_KEY = "local-no-key"
+# One request's limit. The server is local and supervised (a dead one is restarted), so this
+# only guards against one that hangs while alive; it must not measure the machine: a 1,024-token
+# answer to a long improve prompt took over 15 minutes on 2 cores under a load average of 13,
+# where it takes about a minute on the idle machine.
+LOCAL_TIMEOUT_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -188,7 +193,8 @@ class LocalModel:
     server_class: type[LlamaServer] = LlamaServer
 
     def __init__(self, model: str = DEFAULT, *, ctx: int = 8192, threads: int | None = None,
-                 parallel: int | str | None = None, timeout: float = 600.0, max_tokens: int = 1024,
+                 parallel: int | str | None = None, timeout: float = LOCAL_TIMEOUT_S,
+                 max_tokens: int = 1024,
                  retry: RetryPolicy | None = None, sha256: str | None = None,
                  directory: Path | None = None, max_restarts: int = 3,
                  restart_delay: float = 1.0, sleep: Callable[[float], None] = time.sleep,

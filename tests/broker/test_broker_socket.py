@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import socket
 import sqlite3
@@ -243,3 +244,35 @@ def test_close_does_not_cut_a_request_in_progress(tmp_path: Path) -> None:
             second = _ask(raw, reader, {"id": 2, "messages": [{"role": "user", "content": "b"}]})
             assert second["id"] == 2 and second["ok"] is True
         assert store.read().execute("SELECT COUNT(*) FROM model_calls").fetchone()[0] == 2
+
+
+def test_the_client_waits_for_a_slow_model_however_long_it_takes(tmp_path: Path) -> None:
+    """A loaded machine or a slow API must never become the agent's failure: the client has no
+    wall-clock limit of its own unless the agent asks for one (the control: with one, the same
+    slow answer is lost)."""
+    path = str(tmp_path / "slow.sock")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    server.listen()
+    release = threading.Event()
+
+    def answer_late() -> None:
+        for _ in range(2):
+            conn, _ = server.accept()
+            request = json.loads(conn.makefile("rb").readline())
+            release.wait(10)  # answers only once the client has waited past the control's limit
+            reply = {"id": request["id"], "ok": True, "completion": {"text": "late"}}
+            with contextlib.suppress(OSError):
+                conn.sendall(json.dumps(reply).encode() + b"\n")
+            conn.close()
+
+    threading.Thread(target=answer_late, daemon=True).start()
+    with pytest.raises(BrokerUnavailable, match="timed out"):
+        ModelClient(path, role="solve", timeout=0.5).complete([{"role": "user", "content": "hi"}])
+    release.set()  # the first connection answers (too late), the next waits for its own answer
+    release.clear()
+    threading.Timer(2.0, release.set).start()  # longer than the control's limit
+    client = ModelClient(path, role="solve")
+    assert client.timeout is None  # no limit at all (a 900 s one cut a 1,024-token answer short)
+    assert client.complete([{"role": "user", "content": "hi"}])["text"] == "late"
+    server.close()
