@@ -16,6 +16,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 
+from rsi_bench import pyparse
+
 _NEGATE: dict[type[ast.cmpop], type[ast.cmpop]] = {
     ast.Lt: ast.GtE, ast.GtE: ast.Lt, ast.Gt: ast.LtE, ast.LtE: ast.Gt,
     ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.In: ast.NotIn, ast.NotIn: ast.In,
@@ -66,12 +68,12 @@ def not_implemented(entry_point: str) -> str:
 def wrong_variants(reference: str, entry_point: str) -> tuple[str, ...]:
     """Distinct mutants of ``reference``, in MUTATIONS order; never empty."""
     try:
-        original = ast.unparse(ast.parse(reference))
+        original = ast.unparse(pyparse.parse(reference))
     except SyntaxError:
         return (not_implemented(entry_point),)
     variants: list[str] = []
     for mutate in MUTATIONS.values():
-        tree = ast.parse(reference)
+        tree = pyparse.parse(reference)
         if mutate(tree, entry_point):
             source = ast.unparse(ast.fix_missing_locations(tree)) + "\n"
             if source.strip() != original.strip() and source not in variants:

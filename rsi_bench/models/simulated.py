@@ -44,6 +44,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rsi_bench import pyparse
 from rsi_bench.models.base import CallContext, Completion, Message, Usage, validate_messages
 from rsi_bench.models.mutations import wrong_variants
 from rsi_bench.models.simulated_edits import library
@@ -77,7 +78,7 @@ class SimTask:
         """Right and wrong answers are both normalised by ``ast.unparse``, so their formatting
         does not tell them apart."""
         try:
-            reference = ast.unparse(ast.parse(reference)) + "\n"
+            reference = ast.unparse(pyparse.parse(reference)) + "\n"
         except SyntaxError:
             pass
         return cls(reference, wrong_variants(reference, entry_point), difficulty)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from rsi_bench import pyparse
 from rsi_bench.errors import SuiteError, TaskFormatError
 from rsi_bench.tasks.model import SCHEMA_VERSION, Example, Suite, Task
 
@@ -164,7 +165,7 @@ def _examples(raw: Any, fail: Any) -> tuple[Example, ...]:
 
 def _parse(source: str, fail: Any, field: str, mode: str = "exec") -> ast.AST:
     try:
-        tree = ast.parse(source, filename=field, mode=mode)
+        tree = pyparse.parse(source, filename=field, mode=mode)
         compile(source, field, mode)  # catches what parsing alone allows, e.g. a bare return
     except SyntaxError as exc:
         raise fail(field, f"does not compile: {exc.msg} (line {exc.lineno})") from None

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+from rsi_bench import pyparse
 from rsi_bench.errors import SuiteError, TaskFormatError
 from rsi_bench.tasks.core import task_from_mapping
 from rsi_bench.tasks.model import Suite, Task
@@ -196,7 +197,7 @@ def _as_check(test_code: str, entry_point: str, imports: list[str]) -> str:
     """Tests as source defining check(candidate); code calling the entry point is wrapped."""
     header = "".join(f"{line}\n" for line in imports)
     try:
-        tree = ast.parse(test_code)
+        tree = pyparse.parse(test_code)
     except SyntaxError:
         return header + test_code  # task_from_mapping reports it with the field name
     if any(isinstance(node, ast.FunctionDef) and node.name == "check" for node in tree.body):
@@ -215,9 +216,9 @@ def _as_check(test_code: str, entry_point: str, imports: list[str]) -> str:
 def _derive_entry_point(reference: str, tests: str, where: str) -> str:
     """The function of the reference that the tests call (else its last function)."""
     try:
-        defined = [node.name for node in ast.parse(reference).body
+        defined = [node.name for node in pyparse.parse(reference).body
                    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)]
-        called = [node.func.id for node in ast.walk(ast.parse(tests))
+        called = [node.func.id for node in ast.walk(pyparse.parse(tests))
                   if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)]
     except SyntaxError as exc:
         raise TaskFormatError(f"{where}: cannot derive entry_point: {exc.msg}") from None
@@ -232,7 +233,7 @@ def _derive_entry_point(reference: str, tests: str, where: str) -> str:
 def _stub_from_reference(reference: str, entry_point: str, description: str, where: str) -> str:
     """A prompt for description-only rows: the reference's signature and the description."""
     try:
-        body = ast.parse(reference).body
+        body = pyparse.parse(reference).body
     except SyntaxError as exc:
         raise TaskFormatError(f"{where}: field 'reference': does not compile: {exc.msg}") from None
     for node in body:
@@ -248,7 +249,7 @@ def _first_example(test_list: Any, entry_point: str) -> dict[str, str] | None:
         return None
     source = str(test_list[0])
     try:
-        node = ast.parse(source).body[0]
+        node = pyparse.parse(source).body[0]
     except (SyntaxError, IndexError):
         return None
     test = getattr(node, "test", None)

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from rsi_bench import pyparse
 from rsi_bench.errors import TaskFormatError
 from rsi_bench.tasks.model import Example, Task
 
@@ -122,7 +123,7 @@ def _pairs(raw: Any, field: str, fail: Any) -> tuple[Example, ...]:
 
 def _require(source: str, function: str | None, field: str, fail: Any) -> None:
     try:
-        tree = ast.parse(source)
+        tree = pyparse.parse(source)
         compile(source, field, "exec")
     except (SyntaxError, ValueError) as exc:
         raise fail(field, f"does not compile: {exc}") from None
