@@ -182,6 +182,30 @@ def _bootstrap_counts(n: int, n_boot: int) -> np.ndarray:
     return counts
 
 
+def rule_power_hits(rates: np.ndarray, delta: float, *, seeds: int = 1, samples: int = 1,
+                    alpha: float = 0.05, noise_floor: float | None = None,
+                    control_seeds: int = 0, replications: int = 40_000, seed: int = 0,
+                    chunk: int = REPLICATIONS, n_boot: int = N_BOOT) -> tuple[int, int]:
+    """(replications labelled "improved", replications) for a true mean gain ``delta``.
+
+    For checking a power claim with many replications: independent chunks of ``chunk``
+    replications (each a :class:`RulePower` from its own child of ``SeedSequence(seed)``, so
+    memory stays bounded), every label the one :func:`~rsi_bench.stats.decide` gives."""
+    if replications < 1 or chunk < 1:
+        raise ValueError("replications and chunk must be >= 1")
+    sizes = [chunk] * (replications // chunk) + ([replications % chunk] if replications % chunk
+                                                 else [])
+    children = np.random.SeedSequence(seed).spawn(len(sizes))
+    hits = 0
+    for size, child in zip(sizes, children, strict=True):
+        sim = RulePower(np.asarray(rates, dtype=float), seeds=seeds, samples=samples,
+                        alpha=alpha, noise_floor=noise_floor, replications=size,
+                        seed=int(child.generate_state(1)[0]), n_boot=n_boot,
+                        control_seeds=control_seeds)
+        hits += int(sim.improved(delta).sum())
+    return hits, replications
+
+
 def simulated_mde(rates: np.ndarray, *, seeds: int = 1, samples: int = 1, alpha: float = 0.05,
                   power: float = 0.8, noise_floor: float | None = None,
                   replications: int = REPLICATIONS, seed: int = 0,

@@ -88,3 +88,14 @@ def test_run_options_keep_their_normalised_form(tmp_path: Path) -> None:
     config = spec.run_config(spec.conditions[0], 3)
     assert (config.backend, config.limit, config.seed, config.improver) == \
         ("docker:runsc", 4, 3, "self")
+
+
+def test_the_ground_truth_experiment_file_loads_and_plans() -> None:
+    path = Path(__file__).resolve().parents[2] / "examples" / "ground-truth.toml"
+    spec = load_spec(path)
+    assert [c.name for c in spec.conditions] == ["self", "noop", "fixed"]
+    assert spec.seeds == (0, 1, 2) and spec.base.model == "simulated"
+    assert spec.base.suite == "rsi-core" and spec.base.sandbox == "docker"
+    planned = compute_plan(spec, replications=200)
+    assert (planned.claim_split, planned.n_tasks, planned.controls) == ("heldout", 22, 3)
+    assert planned.mde >= planned.mde_no_floor > 0.2

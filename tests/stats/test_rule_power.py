@@ -7,7 +7,7 @@ import pytest
 
 from rsi_bench.stats import minimum_detectable_effect
 from rsi_bench.stats.power import _mcnemar_power
-from rsi_bench.stats.rule_power import RulePower, simulated_mde
+from rsi_bench.stats.rule_power import RulePower, rule_power_hits, simulated_mde
 from rsi_bench.stats.verdict import SeedPair, decide
 
 
@@ -63,3 +63,27 @@ def test_no_headroom_means_no_detectable_gain() -> None:
     assert simulated_mde(np.ones(10), replications=200) == float("inf")
     with pytest.raises(ValueError):
         RulePower(np.array([0.5, 1.5]))
+
+
+def test_many_replications_are_independent_chunks_of_the_same_rule() -> None:
+    rates = np.full(30, 0.5)
+    hits, total = rule_power_hits(rates, 0.25, replications=250, chunk=100, seed=4)
+    assert total == 250
+    children = np.random.SeedSequence(4).spawn(3)
+    expected = sum(int(RulePower(rates, replications=size, seed=int(c.generate_state(1)[0])
+                                 ).improved(0.25).sum())
+                   for size, c in zip((100, 100, 50), children, strict=True))
+    assert hits == expected and 0 < hits < 250
+    assert rule_power_hits(rates, 0.25, replications=250, chunk=100, seed=4) == (hits, 250)
+
+
+def test_the_planned_mde_has_its_power_where_the_test_alone_is_exact() -> None:
+    # The equal-difficulty world of 82 tasks, one seed, one sample: the planner's MDE must have
+    # McNemar's exact power >= 0.80, and the whole rule (test and interval) nearly all of it:
+    # the interval removes only replications the test barely rejects.
+    rates = np.full(82, 0.5)
+    planned = simulated_mde(rates, replications=1000, seed=0)
+    exact = _mcnemar_power(82, 0.5, planned, 0.05, 0.0)
+    assert exact >= 0.80
+    hits, total = rule_power_hits(rates, planned, replications=2000, chunk=1000, seed=9)
+    assert exact - 0.03 <= hits / total <= exact + 0.03
