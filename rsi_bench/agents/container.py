@@ -34,7 +34,9 @@ from typing import Any
 import rsi_bench.agent_client as agent_client
 from rsi_bench.agents.agent_runner import RESULT_TAG
 from rsi_bench.agents.audit import Finding
+from rsi_bench.agents.canary_watch import CANARY_DIR_IN, CanaryWatch
 from rsi_bench.agents.clock import EXCLUDED_NAME, AgentDeadline, ExcludedFile, ModelClock
+from rsi_bench.agents.job_events import SandboxEvent, from_reply, host_timeout
 from rsi_bench.agents.manifest import AgentError, load_manifest
 from rsi_bench.agents.tarback import Caps, fetch_workspace
 from rsi_bench.agents.tree import copy_agent
@@ -50,6 +52,7 @@ CLIENT_DIR = Path(agent_client.__file__).resolve().parent
 RUNNER_IN, CLIENT_IN = "/opt/rsi-bench/agent_runner.py", "/opt/rsi-bench/agent_client"
 SERVER = RUNNER.with_name("agent_server.py")  # warm containers (see pool.py)
 SERVER_IN = "/opt/rsi-bench/agent_server.py"
+PROBE, PROBE_IN = RUNNER.with_name("probe.py"), "/opt/rsi-bench/probe.py"  # beside the runner
 AGENT_IN, WORKSPACE, SOCKET_DIR_IN = "/agent", "/scratch/agent", "/run/rsi-bench"
 WORKSPACE_SRC = "/workspace-src"
 GRACE_S = 15.0  # host backstop on top of the runner's own deadline
@@ -70,6 +73,7 @@ class SolveOutcome:
     model_s: float = 0.0  # time with a model call in flight (excluded from the limit)
     agent_s: float = 0.0  # the rest of the wall clock: what the limit measures
     infra: str = ""  # why the host saw a failure outside the agent (``rsi_bench.infra``)
+    sandbox_events: tuple[SandboxEvent, ...] = ()  # seen by the host or the container's root
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,7 @@ class ImproveOutcome:
     model_s: float = 0.0
     agent_s: float = 0.0
     infra: str = ""
+    sandbox_events: tuple[SandboxEvent, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -128,14 +133,17 @@ def _stage_agent(agent_dir: Path, dest: Path) -> None:
 @contextmanager
 def _agent_box(agent_dir: Path, *, context: CallContext | None, broker: _CountingBroker | None,
                backend: str, limits: Limits, run_label: str,
-               workspace_src: Path | None = None) -> Iterator[Sandbox]:
+               workspace_src: Path | None = None) -> Iterator[tuple[Sandbox, CanaryWatch]]:
     with ExitStack() as stack:
         stage = Path(tempfile.mkdtemp(prefix="rsi-bench-agent-"))
         stack.callback(shutil.rmtree, stage, True)
         os.chmod(stage, 0o755)
         _stage_agent(agent_dir, stage / "agent")
+        canary = CanaryWatch(stage / "canary")
+        stack.callback(canary.close)
         mounts = {str(stage / "agent"): AGENT_IN, str(RUNNER): RUNNER_IN,
-                  str(CLIENT_DIR): CLIENT_IN}
+                  str(PROBE): PROBE_IN, str(CLIENT_DIR): CLIENT_IN,
+                  str(stage / "canary"): CANARY_DIR_IN}
         if workspace_src is not None:
             _stage_agent(workspace_src, stage / "workspace")
             mounts[str(stage / "workspace")] = WORKSPACE_SRC
@@ -151,7 +159,8 @@ def _agent_box(agent_dir: Path, *, context: CallContext | None, broker: _Countin
             mounts=mounts, uid=lease.uid)
         box = get_backend(backend).create(spec)
         stack.callback(box.close)
-        yield box
+        canary.start()
+        yield box, canary
 
 
 def _watch(box: Sandbox, deadline: AgentDeadline, done: threading.Event,
@@ -245,16 +254,27 @@ def run_solve(agent_dir: str | Path, task_view: TaskView, *, broker: Broker, gen
     try:
         manifest = load_manifest(agent_dir)
         with _agent_box(Path(agent_dir), context=context, broker=counter, backend=backend,
-                        limits=limits, run_label=run_label) as box:
+                        limits=limits, run_label=run_label) as (box, canary):
             reply = _run_runner(box, "solve", {"entry": manifest.entry,
                                                "task": _task_json(task_view)}, deadline)
+            seen = canary.events()
     except AgentError as exc:
         return SolveOutcome("invalid", None, str(exc), 0.0, 0)
-    return solve_outcome(reply, start, counter, deadline)
+    return solve_outcome(reply, start, counter, deadline, seen)
+
+
+def job_events(reply: Mapping[str, Any], host: tuple[SandboxEvent, ...] = ()
+               ) -> tuple[SandboxEvent, ...]:
+    """A job's sandbox events: the host's, the root runner's, and the host backstop's timeout
+    (a reply the host made itself, with nothing from the container)."""
+    made_by_host = reply.get("status") == "timeout" and "sandbox_events" not in reply
+    return host + ((host_timeout(str(reply.get("detail", ""))),) if made_by_host else ()) \
+        + from_reply(reply)
 
 
 def solve_outcome(reply: Mapping[str, Any], start: float, counter: _CountingBroker,
-                  deadline: AgentDeadline) -> SolveOutcome:
+                  deadline: AgentDeadline, host: tuple[SandboxEvent, ...] = ()
+                  ) -> SolveOutcome:
     """A solve's outcome from the runner's reply (a reply that claims ok without a string
     solution is an error)."""
     status = str(reply.get("status"))
@@ -264,7 +284,7 @@ def solve_outcome(reply: Mapping[str, Any], start: float, counter: _CountingBrok
     return SolveOutcome(status, solution, str(reply.get("detail", "")),
                         time.monotonic() - start, counter.calls, _events(reply),
                         str(reply.get("output_tail", "")), deadline.model_s(),
-                        deadline.agent_s(), counter.infra)
+                        deadline.agent_s(), counter.infra, job_events(reply, host))
 
 
 def run_check(agent_dir: str | Path, *, backend: str = "docker", limits: Limits = DEFAULT_LIMITS,
@@ -274,7 +294,7 @@ def run_check(agent_dir: str | Path, *, backend: str = "docker", limits: Limits 
     try:
         manifest = load_manifest(agent_dir)
         with _agent_box(Path(agent_dir), context=None, broker=None, backend=backend,
-                        limits=limits, run_label=run_label) as box:
+                        limits=limits, run_label=run_label) as (box, _):
             reply = _run_runner(box, "check", {"entry": manifest.entry},
                                 AgentDeadline(timeout, 0.0, ModelClock()))
     except AgentError as exc:
@@ -319,13 +339,15 @@ def run_improve(parent_dir: str | Path, child_dir: str | Path,
         manifest = load_manifest(improver)
         with _agent_box(improver, context=CallContext("improve", None, generation),
                         broker=counter, backend=backend, limits=limits, run_label=run_label,
-                        workspace_src=Path(parent_dir) if separate else None) as box:
+                        workspace_src=Path(parent_dir) if separate else None
+                        ) as (box, canary):
             job = {"entry": manifest.entry, "workspace": WORKSPACE, "feedback": plain}
             if separate:
                 job["workspace_src"] = WORKSPACE_SRC
             reply = _run_runner(box, "improve", job, deadline)
             if reply.get("status") != "timeout":
                 refused = _fetch_workspace(box, child)
+            seen = canary.events()
     except AgentError as exc:
         return ImproveOutcome("invalid", str(exc), 0.0)
     status, detail = str(reply.get("status")), str(reply.get("detail", ""))
@@ -335,4 +357,5 @@ def run_improve(parent_dir: str | Path, child_dir: str | Path,
         status, detail = "invalid", "improve left no agent.toml in its workspace"
     return ImproveOutcome(status, detail, time.monotonic() - start, counter.calls,
                           _events(reply) + tuple(refused), str(reply.get("output_tail", "")),
-                          deadline.model_s(), deadline.agent_s(), counter.infra)
+                          deadline.model_s(), deadline.agent_s(), counter.infra,
+                          job_events(reply, seen))

@@ -35,6 +35,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from rsi_bench.agents.canary_watch import CANARY_DIR_IN, CanaryWatch
 from rsi_bench.agents.clock import EXCLUDED_NAME, AgentDeadline, ExcludedFile
 from rsi_bench.agents.container import (
     CLIENT_DIR,
@@ -42,6 +43,8 @@ from rsi_bench.agents.container import (
     DEFAULT_LIMITS,
     GRACE_S,
     MAX_TOTAL_BYTES,
+    PROBE,
+    PROBE_IN,
     RUNNER,
     RUNNER_IN,
     SERVER,
@@ -108,6 +111,8 @@ class _Worker:
         self.spec = spec
         self.attached = Attached(backend, spec, CHANNEL_IN)
         self.socket_dir = socket_dir
+        # a canary file of the worker's own, so what inotify sees belongs to its solve
+        self.canary = CanaryWatch(socket_dir.with_name(f"canary-{socket_dir.name}"))
         self.lease: UidLease | None = None
         self._buffer = bytearray()
 
@@ -128,7 +133,9 @@ class _Worker:
             return cmd
 
         try:
-            self.attached.start(command, extra_mounts={str(self.socket_dir): SOCKET_DIR_IN})
+            self.attached.start(command, extra_mounts={str(self.socket_dir): SOCKET_DIR_IN,
+                                                       str(self.canary.path.parent):
+                                                       CANARY_DIR_IN})
             until = time.monotonic() + 60
             hello = json.loads(_read_line(self.attached.out_fd, self._buffer, lambda: until))
         except (ChannelError, _Closed, ValueError, OSError) as exc:
@@ -144,6 +151,7 @@ class _Worker:
         """Send one job (the worker is started); return the runner's reply, or one that says
         why there is none. ``deadline`` is started here, as the job is handed over."""
         deadline.start()
+        self.canary.start()
         try:
             _write_all(self.attached.in_fd, json.dumps(job).encode() + b"\n")
             # the runner enforces the deadline; this is the backstop, GRACE_S after it
@@ -210,7 +218,8 @@ class SolvePool:
         os.chmod(self._stage, 0o755)
         _stage_agent(self.agent_dir, Path(self._stage) / "agent")
         mounts = {str(Path(self._stage) / "agent"): AGENT_IN, str(RUNNER): RUNNER_IN,
-                  str(SERVER): SERVER_IN, str(CLIENT_DIR): CLIENT_IN, str(FRESH): FRESH_IN}
+                  str(SERVER): SERVER_IN, str(CLIENT_DIR): CLIENT_IN, str(FRESH): FRESH_IN,
+                  str(PROBE): PROBE_IN}
         self.spec = SandboxSpec(limits=replace(limits, output_bytes=max(
             limits.output_bytes, MAX_TOTAL_BYTES + (1 << 20))), run_label=run_label,
             mounts=mounts)
@@ -244,14 +253,16 @@ class SolvePool:
                     ExcludedFile(deadline, worker.socket_dir):
                 reply = worker.run(job, deadline)
                 deadline.stop()
+            seen = worker.canary.events()
         finally:
             self._idle.put(worker)
-        return solve_outcome(reply, start, counter, deadline)
+        return solve_outcome(reply, start, counter, deadline, seen)
 
     def close(self) -> None:
         with self._lock:
             for worker in self._workers:
                 worker.stop()
+                worker.canary.close()
             if self._stage:
                 shutil.rmtree(self._stage, ignore_errors=True)
                 self._stage = ""
