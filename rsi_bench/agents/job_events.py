@@ -78,5 +78,12 @@ def host_timeout(detail: str) -> SandboxEvent:
                         "host")
 
 
-def as_rows(events: Iterable[SandboxEvent]) -> list[dict[str, str]]:
-    return [e.to_dict() for e in events]
+HOOK_KINDS = ("grader_file", "hunt", "network", "write_outside", "read_outside", "process")
+
+
+def job_rows(outcome: Any) -> list[dict[str, str]]:
+    """A solve's or improve's events as store rows: the host's and the root's, then the audit
+    hook's (labelled ``self_reported``)."""
+    hook = [f for f in getattr(outcome, "events", ()) if f.kind in HOOK_KINDS]
+    return [e.to_dict() for e in (*getattr(outcome, "sandbox_events", ()),
+                                  *self_reported(hook))]
