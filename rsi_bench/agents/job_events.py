@@ -19,6 +19,7 @@ Events are evidence for a reader: they never change a verdict, a score or the fi
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -51,7 +52,9 @@ class SandboxEvent:
 
 def from_reply(reply: Mapping[str, Any]) -> tuple[SandboxEvent, ...]:
     """The root runner's events and the root wiper's leftovers, from a reply that came over
-    the runner's own channel (never from the agent's process); bounded and sanitised."""
+    the runner's own channel (never from the agent's process), bounded and sanitised; and
+    the host's own (``host_events``: objects the host put in a reply it made itself, which no
+    JSON from a container can be)."""
     out: list[SandboxEvent] = []
     raw = reply.get("sandbox_events")
     for event in raw[:MAX_PER_JOB] if isinstance(raw, list) else []:
@@ -59,6 +62,7 @@ def from_reply(reply: Mapping[str, Any]) -> tuple[SandboxEvent, ...]:
             out.append(SandboxEvent(str(event["kind"]),
                                     str(event.get("detail", ""))[:MAX_DETAIL],
                                     "container_root"))
+    out += [e for e in reply.get("host_events", ()) if isinstance(e, SandboxEvent)]
     dirty = reply.get("dirty")
     if isinstance(dirty, str) and dirty:
         out += [SandboxEvent("state_channel", part[:MAX_DETAIL], "container_root")
@@ -71,6 +75,26 @@ def self_reported(findings: Iterable[Any]) -> tuple[SandboxEvent, ...]:
     return tuple(SandboxEvent(str(f.kind), f"{f.path}: {f.detail}"[:MAX_DETAIL]
                               if f.path else str(f.detail)[:MAX_DETAIL], "self_reported")
                  for f in list(findings)[:MAX_PER_JOB])
+
+
+def oom_killed(sandbox: Any, settle_s: float = 3.0) -> tuple[SandboxEvent, ...]:
+    """A ``memory`` event when docker records that the container itself was OOM-killed (under
+    gVisor the host's OOM killer ends the whole sandbox: its runner is lost with it). Read
+    from docker, never from the container; waits up to ``settle_s`` for docker's record."""
+    container = getattr(sandbox, "container", None)
+    until = time.monotonic() + settle_s
+    while container is not None:
+        try:
+            container.reload()
+        except Exception:  # noqa: BLE001 - gone or unreachable: docker cannot say
+            return ()
+        state = container.attrs.get("State") or {}
+        if state.get("OOMKilled"):
+            return (SandboxEvent("memory", "docker: the container was OOM-killed", "host"),)
+        if not state.get("Running", True) or time.monotonic() >= until:
+            return ()
+        time.sleep(0.25)
+    return ()
 
 
 def host_timeout(detail: str) -> SandboxEvent:

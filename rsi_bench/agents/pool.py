@@ -57,6 +57,7 @@ from rsi_bench.agents.container import (
     run_solve,
     solve_outcome,
 )
+from rsi_bench.agents.job_events import oom_killed
 from rsi_bench.agents.manifest import AgentError, load_manifest
 from rsi_bench.broker import Broker, BrokerServer
 from rsi_bench.infra import InfraFailure, lost_sandbox_cause
@@ -176,10 +177,12 @@ class _Worker:
         was stopped from outside (``rsi_bench.infra.lost_sandbox_cause``: then the host raises
         ``InfraFailure``; nothing from the container is read to decide it)."""
         cause = lost_sandbox_cause(self.attached.sandbox)
+        seen = () if cause else oom_killed(self.attached.sandbox)
         self.stop()
         if cause:
             raise InfraFailure(f"{cause}; the agent runner was lost ({why})")
-        return {"status": "error", "detail": f"the agent runner was lost ({why})"}
+        return {"status": "error", "detail": f"the agent runner was lost ({why})",
+                "host_events": seen}
 
     def stop(self) -> None:
         self.attached.stop()
