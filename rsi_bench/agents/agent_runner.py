@@ -342,6 +342,7 @@ def main(argv: list[str]) -> int:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
             exit_status = status
+            probe.sample(force=True, reaped=1)  # what it left running, and its own slot
         elif clock.over():
             timed_out = True
             break

@@ -10,8 +10,10 @@ cannot reach the runner's reply. What each source can see, per backend:
   every backend has its own namespace (docker ``--network none``, bubblewrap
   ``--unshare-net``; gVisor keeps its own counters, which count failed TCP opens but not a UDP
   datagram with no route);
-- ``pids``: the agent's uid reached its task limit (its processes' threads, sampled; and the
-  pids controller's ``max`` count where a cgroup is mounted: docker on runc);
+- ``pids``: the agent's uid reached its task limit (its processes' threads, counted every
+  0.25 s, when the agent's process ends and before the uid is killed: a burst of processes that
+  all end between two counts is not seen; and the pids controller's ``max`` count where a
+  cgroup is mounted: docker on runc);
 - ``memory``: the memory controller's OOM kills and limit hits (docker on runc only: gVisor and
   bubblewrap show no cgroup inside; there a job's memory is bounded by ``RLIMIT_AS``, whose
   refusals only the agent's own process sees), and an agent process killed by SIGKILL that the
@@ -96,8 +98,8 @@ def _tasks(uid: int) -> int:
                 continue
             with open(f"/proc/{name}/stat", "rb") as f:
                 fields = f.read().rsplit(b")", 1)[1].split()
-            if fields[0] not in (b"Z", b"X"):
-                count += int(fields[17])
+            # a zombie holds its slot until it is reaped; a dead task holds none
+            count += 1 if fields[0] == b"Z" else 0 if fields[0] == b"X" else int(fields[17])
         except (OSError, IndexError, ValueError):
             pass
     return count
@@ -112,11 +114,13 @@ class Probe:
         self.net, self.cgroup = net_counters(), cgroup_counters()
         self.peak, self._at = 0, 0.0
 
-    def sample(self, force: bool = False) -> None:
+    def sample(self, force: bool = False, reaped: int = 0) -> None:
+        """``reaped``: tasks of the uid the runner has just reaped (the agent's process, which
+        held a slot until then)."""
         now = time.monotonic()
         if force or now - self._at >= SAMPLE_S:
             self._at = now
-            self.peak = max(self.peak, _tasks(self.uid))
+            self.peak = max(self.peak, _tasks(self.uid) + reaped)
 
     def events(self, *, timed_out: bool, exit_status: int | None, result_bytes: int,
                result_cap: int, output_bytes: int, output_cap: int) -> list[dict[str, str]]:

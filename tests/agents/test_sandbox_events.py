@@ -45,10 +45,9 @@ def fork():
         except OSError:
             break
         if pid == 0:
-            time.sleep(3)
+            time.sleep(60)  # alive until the runner kills the uid, however slow forks are
             os._exit(0)
         children.append(pid)
-    time.sleep(0.6)  # the root's sampler looks every 0.25 s
     return honest()
 
 def output():
