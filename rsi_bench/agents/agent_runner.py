@@ -329,7 +329,7 @@ def main(argv: list[str]) -> int:
     nonce = str(job.pop("nonce"))
     # before the child has the job (it waits for it): the counters' state without the agent
     probe = _load_probe().Probe(int(job["uid"]),  # type: ignore[attr-defined]
-                                int(job.get("nproc", 64)))
+                                int(job.get("nproc", 64)), bool(job.get("probe", True)))
     with os.fdopen(job_w, "wb") as sink:
         sink.write(json.dumps(job).encode())
     clock = _AgentClock(float(job["timeout"]), float(job.get("wall") or job["timeout"]),

@@ -187,7 +187,8 @@ def _run_runner(box: Sandbox, mode: str, job: dict[str, Any],
     payload = {**job, "nonce": nonce, "uid": box.spec.uid, "timeout": deadline.timeout,
                "wall": wall, "cpu_s": deadline.timeout,
                "memory_mb": box.spec.limits.job_memory_mb, "agent_dir": AGENT_IN,
-               "excluded_file": f"{SOCKET_DIR_IN}/{EXCLUDED_NAME}" if sockets else ""}
+               "excluded_file": f"{SOCKET_DIR_IN}/{EXCLUDED_NAME}" if sockets else "",
+               "probe": getattr(box, "backend", "") != "local"}  # local: the host's counters
     done, killed = threading.Event(), threading.Event()
     watcher = threading.Thread(target=_watch, args=(box, deadline, done, killed), daemon=True)
     deadline.start()

@@ -15,6 +15,8 @@ Sources, from strongest to weakest:
   there.
 
 Events are evidence for a reader: they never change a verdict, a score or the findings policy.
+The ``local`` backend (no isolation) has only the host's counters, so its jobs record none from
+the container's root.
 """
 
 from __future__ import annotations

@@ -109,22 +109,27 @@ class Probe:
     """``Probe(uid, nproc)`` before the fork; ``sample()`` while the job runs; ``events(...)``
     once every process of the uid is dead."""
 
-    def __init__(self, uid: int, nproc: int) -> None:
-        self.uid, self.nproc = uid, nproc
-        self.net, self.cgroup = net_counters(), cgroup_counters()
+    def __init__(self, uid: int, nproc: int, enabled: bool = True) -> None:
+        """``enabled=False`` where the sandbox is the host (the ``local`` backend): its counters
+        and its uid are everyone's, so nothing here would be the job's."""
+        self.uid, self.nproc, self.enabled = uid, nproc, enabled
+        self.net = net_counters() if enabled else {}
+        self.cgroup = cgroup_counters() if enabled else {}
         self.peak, self._at = 0, 0.0
 
     def sample(self, force: bool = False, reaped: int = 0) -> None:
         """``reaped``: tasks of the uid the runner has just reaped (the agent's process, which
         held a slot until then)."""
         now = time.monotonic()
-        if force or now - self._at >= SAMPLE_S:
+        if self.enabled and (force or now - self._at >= SAMPLE_S):
             self._at = now
             self.peak = max(self.peak, _tasks(self.uid) + reaped)
 
     def events(self, *, timed_out: bool, exit_status: int | None, result_bytes: int,
                result_cap: int, output_bytes: int, output_cap: int) -> list[dict[str, str]]:
         out: list[dict[str, str]] = []
+        if not self.enabled:
+            return out
 
         def add(kind: str, detail: str) -> None:
             out.append({"kind": kind, "detail": detail[:300], "source": "container_root"})
