@@ -15,7 +15,9 @@ per solve.
 
 The child records suspicious operations (sockets, grader files, writes outside the workspace,
 hunting for tests) with an audit hook. That is a heuristic: code in the same interpreter can
-evade it. Containment never depends on it; it only makes attempts visible in the report.
+evade it. Containment never depends on it; it only makes attempts visible in the report. What
+this process sees itself (``probe.py``: network counters, limits hit, signals) goes into the
+reply as ``sandbox_events``, which the agent can neither forge nor suppress.
 """
 
 from __future__ import annotations

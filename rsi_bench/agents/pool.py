@@ -16,6 +16,9 @@ The broker socket of a solve exists only while that solve runs: the host binds i
 solve's (role, task, generation, sample) identity, in the worker's own socket directory, and
 removes it when the reply arrives.
 
+Every solve's sandbox events (``job_events.py``) come from the root runner's reply, the root
+wiper's leftovers and the host's own watch of the worker's planted canary file.
+
 Only backends with a pid namespace (docker, bubblewrap) can kill every process of the uid
 without touching the host; on ``local`` the pool falls back to ``run_solve``.
 """
