@@ -36,7 +36,7 @@ from rsi_bench.agents.agent_runner import RESULT_TAG
 from rsi_bench.agents.audit import Finding
 from rsi_bench.agents.canary_watch import CANARY_DIR_IN, CanaryWatch
 from rsi_bench.agents.clock import EXCLUDED_NAME, AgentDeadline, ExcludedFile, ModelClock
-from rsi_bench.agents.job_events import SandboxEvent, from_reply, host_timeout
+from rsi_bench.agents.job_events import SandboxEvent, from_reply, host_timeout, oom_killed
 from rsi_bench.agents.manifest import AgentError, load_manifest
 from rsi_bench.agents.tarback import Caps, fetch_workspace
 from rsi_bench.agents.tree import copy_agent
@@ -164,13 +164,15 @@ def _agent_box(agent_dir: Path, *, context: CallContext | None, broker: _Countin
 
 
 def _watch(box: Sandbox, deadline: AgentDeadline, done: threading.Event,
-           killed: threading.Event) -> None:
+           killed: threading.Event, seen: list[SandboxEvent]) -> None:
     """The host's backstop: kill the sandbox ``GRACE_S`` after the agent's deadline, which
     the runner inside enforces itself (the deadline moves while a model call is in flight, so
-    it is read again on every turn)."""
+    it is read again on every turn). What docker says of the container first goes in ``seen``
+    (under gVisor an OOM kill can end the sandbox without ending the exec)."""
     while not done.is_set():
         left = deadline.deadline() + GRACE_S - time.monotonic()
         if left <= 0:
+            seen.extend(oom_killed(box, settle_s=0.0))
             killed.set()
             box.close()
             return
@@ -189,8 +191,9 @@ def _run_runner(box: Sandbox, mode: str, job: dict[str, Any],
                "memory_mb": box.spec.limits.job_memory_mb, "agent_dir": AGENT_IN,
                "excluded_file": f"{SOCKET_DIR_IN}/{EXCLUDED_NAME}" if sockets else "",
                "probe": getattr(box, "backend", "") != "local"}  # local: the host's counters
-    done, killed = threading.Event(), threading.Event()
-    watcher = threading.Thread(target=_watch, args=(box, deadline, done, killed), daemon=True)
+    done, killed, seen = threading.Event(), threading.Event(), []  # type: ignore[var-annotated]
+    watcher = threading.Thread(target=_watch, args=(box, deadline, done, killed, seen),
+                               daemon=True)
     deadline.start()
     watcher.start()
     stack = ExitStack()
@@ -209,7 +212,7 @@ def _run_runner(box: Sandbox, mode: str, job: dict[str, Any],
         deadline.stop()
         stack.close()
     if killed.is_set():
-        return {"status": "timeout", "detail": deadline.describe_timeout()}
+        return {"status": "timeout", "detail": deadline.describe_timeout(), "host_events": seen}
     assert result is not None
     if result.timed_out:
         return {"status": "timeout", "detail": f"no result within {wall + GRACE_S:g} s; "
@@ -222,7 +225,7 @@ def _run_runner(box: Sandbox, mode: str, job: dict[str, Any],
                 return reply
     tail = result.stderr.decode("utf-8", "replace")[-500:]
     return {"status": "error", "detail": f"the agent runner gave no result (exit code "
-            f"{result.exit_code}): {tail}"}
+            f"{result.exit_code}): {tail}", "host_events": oom_killed(box)}
 
 
 def _events(reply: Mapping[str, Any]) -> tuple[Finding, ...]:

@@ -94,6 +94,9 @@ def solve(task_view, model):
     return globals()[task_view.entry_point]()
 
 def improve(workspace, feedback, model):
+    if feedback:  # the hungry improve
+        memory()
+        return
     canary()
     network()
 """
@@ -158,6 +161,10 @@ def test_an_oom_kill_is_a_memory_event(world: World, backend: str) -> None:
         honest = pool.solve(replace(base, entry_point="honest"))
     assert "memory" in _kinds(hungry), (hungry.status, hungry.detail, hungry.sandbox_events)
     assert honest.sandbox_events == ()
+    improve = run_improve(agent, world.tmp / "child", [{"task_id": "x", "status": "fail"}],
+                          broker=world.broker, generation=1, backend=backend,
+                          run_label=RUN_LABEL, timeout=5, limits=limits)
+    assert "memory" in _kinds(improve), (improve.status, improve.detail, improve.sandbox_events)
 
 
 def test_an_improve_reading_the_canary_and_the_network_shows_both(world: World,
