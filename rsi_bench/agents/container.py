@@ -225,7 +225,7 @@ def _run_runner(box: Sandbox, mode: str, job: dict[str, Any],
                 return reply
     tail = result.stderr.decode("utf-8", "replace")[-500:]
     return {"status": "error", "detail": f"the agent runner gave no result (exit code "
-            f"{result.exit_code}): {tail}", "host_events": oom_killed(box)}
+            f"{result.exit_code}): {tail}", "host_events": oom_killed(box, settle_s=1.0)}
 
 
 def _events(reply: Mapping[str, Any]) -> tuple[Finding, ...]:

@@ -79,10 +79,11 @@ def self_reported(findings: Iterable[Any]) -> tuple[SandboxEvent, ...]:
                  for f in list(findings)[:MAX_PER_JOB])
 
 
-def oom_killed(sandbox: Any, settle_s: float = 3.0) -> tuple[SandboxEvent, ...]:
+def oom_killed(sandbox: Any, settle_s: float = 1.0) -> tuple[SandboxEvent, ...]:
     """A ``memory`` event when docker records that the container itself was OOM-killed (under
     gVisor the host's OOM killer ends the whole sandbox: its runner is lost with it). Read
-    from docker, never from the container; waits up to ``settle_s`` for docker's record."""
+    from docker, never from the container; waits up to ``settle_s`` for docker's record
+    (only after a runner was lost, or at the backstop, where it does not wait)."""
     container = getattr(sandbox, "container", None)
     until = time.monotonic() + settle_s
     while container is not None:

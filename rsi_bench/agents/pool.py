@@ -180,7 +180,7 @@ class _Worker:
         was stopped from outside (``rsi_bench.infra.lost_sandbox_cause``: then the host raises
         ``InfraFailure``; nothing from the container is read to decide it)."""
         cause = lost_sandbox_cause(self.attached.sandbox)
-        seen = () if cause else oom_killed(self.attached.sandbox)
+        seen = () if cause else oom_killed(self.attached.sandbox, settle_s=5.0)
         self.stop()
         if cause:
             raise InfraFailure(f"{cause}; the agent runner was lost ({why})")
