@@ -30,6 +30,15 @@ IN_NONBLOCK, IN_CLOEXEC = 0o4000, 0o2000000
 HEADER = struct.Struct("iIII")  # wd, mask, cookie, len
 
 
+_LIBC: list[ctypes.CDLL] = []
+
+
+def _libc() -> ctypes.CDLL:
+    if not _LIBC:
+        _LIBC.append(ctypes.CDLL(None, use_errno=True))
+    return _LIBC[0]
+
+
 class CanaryWatch:
     """``CanaryWatch(directory)`` plants the file in ``directory`` (mount it read-only at
     ``CANARY_DIR_IN``); ``start()`` before a job forgets earlier events; ``events()`` after it
@@ -42,7 +51,7 @@ class CanaryWatch:
         self.path.chmod(0o644)
         self.fd = -1
         try:
-            libc = ctypes.CDLL(None, use_errno=True)
+            libc = _libc()
             fd = libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
             if fd >= 0 and libc.inotify_add_watch(fd, bytes(self.path), IN_OPEN | IN_ACCESS) < 0:
                 os.close(fd)
