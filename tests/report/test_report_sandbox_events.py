@@ -3,16 +3,23 @@ own reports apart), in HTML, Markdown and JSON; a run without events shows none.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
-
-from conftest import write_hand_run
 
 from rsi_bench.report import render
 from rsi_bench.results.load import load_run
 from rsi_bench.results.safety import safety_card
 from rsi_bench.store import Store
 from rsi_bench.store.runs import RunStore, insert_sandbox_events
+
+# this directory's conftest by path: a bare ``conftest`` import finds another directory's
+_spec = importlib.util.spec_from_file_location("report_conftest",
+                                               Path(__file__).with_name("conftest.py"))
+assert _spec is not None and _spec.loader is not None
+_conftest = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_conftest)
+write_hand_run = _conftest.write_hand_run
 
 EVENTS = [(3, "solve", "d1", "dev", {"kind": "network", "source": "container_root",
                                       "detail": "network counters moved: Tcp.ActiveOpens +1"}),
