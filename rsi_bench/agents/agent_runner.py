@@ -15,7 +15,9 @@ per solve.
 
 The child records suspicious operations (sockets, grader files, writes outside the workspace,
 hunting for tests) with an audit hook. That is a heuristic: code in the same interpreter can
-evade it. Containment never depends on it; it only makes attempts visible in the report.
+evade it. Containment never depends on it; it only makes attempts visible in the report. What
+this process sees itself (``probe.py``: network counters, limits hit, signals) goes into the
+reply as ``sandbox_events``, which the agent can neither forge nor suppress.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ MAX_RESULT = 4 << 20
 TAIL = 4096
 CPU_GRACE_S = 5  # CPU seconds an agent process may use beyond its own timeout
 MAX_EVENTS = 50
+OUTPUT_CAP = 1 << 20  # the agent's prints beyond this are an ``output`` event (the tail is kept)
 
 
 class Example:
@@ -280,11 +283,25 @@ def _outside_files(workspace: str) -> list[dict[str, str]]:
     return found
 
 
-def _drain(fd: int, tail: bytearray) -> None:
+def _drain(fd: int, tail: bytearray, total: list[int]) -> None:
     while chunk := os.read(fd, 1 << 16):
+        total[0] += len(chunk)
         tail.extend(chunk)
         del tail[:-TAIL]
     os.close(fd)
+
+
+def _load_probe() -> object:
+    """``probe.py`` beside this file (the container's root watches the job with it), by path:
+    isolated mode puts no directory on sys.path."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "probe.py")
+    spec = importlib.util.spec_from_file_location("rsi_bench_probe", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def main(argv: list[str]) -> int:
@@ -295,8 +312,8 @@ def main(argv: list[str]) -> int:
     job_r, job_w = os.pipe()
     result_r, result_w = os.pipe()
     log_r, log_w = os.pipe()
-    tail = bytearray()
-    drain = threading.Thread(target=_drain, args=(log_r, tail), daemon=True)
+    tail, printed = bytearray(), [0]
+    drain = threading.Thread(target=_drain, args=(log_r, tail, printed), daemon=True)
     drain.start()  # before the fork: a fork bomb may leave no pid for a thread later
     sys.stdout.flush()
     pid = os.fork()  # before the job is read, so the child's memory never holds the nonce
@@ -312,6 +329,9 @@ def main(argv: list[str]) -> int:
         os.close(fd)
     job = json.loads(sys.stdin.buffer.read())
     nonce = str(job.pop("nonce"))
+    # before the child has the job (it waits for it): the counters' state without the agent
+    probe = _load_probe().Probe(int(job["uid"]),  # type: ignore[attr-defined]
+                                int(job.get("nproc", 64)), bool(job.get("probe", True)))
     with os.fdopen(job_w, "wb") as sink:
         sink.write(json.dumps(job).encode())
     clock = _AgentClock(float(job["timeout"]), float(job.get("wall") or job["timeout"]),
@@ -324,9 +344,12 @@ def main(argv: list[str]) -> int:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
             exit_status = status
+            probe.sample(force=True, reaped=1)  # what it left running, and its own slot
         elif clock.over():
             timed_out = True
             break
+        probe.sample()
+    probe.sample(force=True)  # a fork bomb's processes are all there until they are killed
     _kill_uid(int(job["uid"]))
     if exit_status is None:
         os.waitpid(pid, 0)
@@ -340,6 +363,9 @@ def main(argv: list[str]) -> int:
     drain.join(timeout=2)
     reply = _reply(bytes(data), exit_status, timed_out, float(job["timeout"]))
     reply["output_tail"] = bytes(tail[-TAIL:]).decode("utf-8", "replace")
+    reply["sandbox_events"] = probe.events(
+        timed_out=timed_out, exit_status=exit_status, result_bytes=len(data),
+        result_cap=MAX_RESULT + 4096, output_bytes=printed[0], output_cap=OUTPUT_CAP)
     if mode == "improve":
         reply["events"] = list(reply.get("events") or []) + _outside_files(job["workspace"])
     out = os.fdopen(os.dup(1), "w")

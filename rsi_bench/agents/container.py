@@ -34,7 +34,9 @@ from typing import Any
 import rsi_bench.agent_client as agent_client
 from rsi_bench.agents.agent_runner import RESULT_TAG
 from rsi_bench.agents.audit import Finding
+from rsi_bench.agents.canary_watch import CANARY_DIR_IN, CanaryWatch
 from rsi_bench.agents.clock import EXCLUDED_NAME, AgentDeadline, ExcludedFile, ModelClock
+from rsi_bench.agents.job_events import SandboxEvent, from_reply, host_timeout, oom_killed
 from rsi_bench.agents.manifest import AgentError, load_manifest
 from rsi_bench.agents.tarback import Caps, fetch_workspace
 from rsi_bench.agents.tree import copy_agent
@@ -50,6 +52,7 @@ CLIENT_DIR = Path(agent_client.__file__).resolve().parent
 RUNNER_IN, CLIENT_IN = "/opt/rsi-bench/agent_runner.py", "/opt/rsi-bench/agent_client"
 SERVER = RUNNER.with_name("agent_server.py")  # warm containers (see pool.py)
 SERVER_IN = "/opt/rsi-bench/agent_server.py"
+PROBE, PROBE_IN = RUNNER.with_name("probe.py"), "/opt/rsi-bench/probe.py"  # beside the runner
 AGENT_IN, WORKSPACE, SOCKET_DIR_IN = "/agent", "/scratch/agent", "/run/rsi-bench"
 WORKSPACE_SRC = "/workspace-src"
 GRACE_S = 15.0  # host backstop on top of the runner's own deadline
@@ -70,6 +73,7 @@ class SolveOutcome:
     model_s: float = 0.0  # time with a model call in flight (excluded from the limit)
     agent_s: float = 0.0  # the rest of the wall clock: what the limit measures
     infra: str = ""  # why the host saw a failure outside the agent (``rsi_bench.infra``)
+    sandbox_events: tuple[SandboxEvent, ...] = ()  # seen by the host or the container's root
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,7 @@ class ImproveOutcome:
     model_s: float = 0.0
     agent_s: float = 0.0
     infra: str = ""
+    sandbox_events: tuple[SandboxEvent, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -128,14 +133,17 @@ def _stage_agent(agent_dir: Path, dest: Path) -> None:
 @contextmanager
 def _agent_box(agent_dir: Path, *, context: CallContext | None, broker: _CountingBroker | None,
                backend: str, limits: Limits, run_label: str,
-               workspace_src: Path | None = None) -> Iterator[Sandbox]:
+               workspace_src: Path | None = None) -> Iterator[tuple[Sandbox, CanaryWatch]]:
     with ExitStack() as stack:
         stage = Path(tempfile.mkdtemp(prefix="rsi-bench-agent-"))
         stack.callback(shutil.rmtree, stage, True)
         os.chmod(stage, 0o755)
         _stage_agent(agent_dir, stage / "agent")
+        canary = CanaryWatch(stage / "canary")
+        stack.callback(canary.close)
         mounts = {str(stage / "agent"): AGENT_IN, str(RUNNER): RUNNER_IN,
-                  str(CLIENT_DIR): CLIENT_IN}
+                  str(PROBE): PROBE_IN, str(CLIENT_DIR): CLIENT_IN,
+                  str(stage / "canary"): CANARY_DIR_IN}
         if workspace_src is not None:
             _stage_agent(workspace_src, stage / "workspace")
             mounts[str(stage / "workspace")] = WORKSPACE_SRC
@@ -151,17 +159,20 @@ def _agent_box(agent_dir: Path, *, context: CallContext | None, broker: _Countin
             mounts=mounts, uid=lease.uid)
         box = get_backend(backend).create(spec)
         stack.callback(box.close)
-        yield box
+        canary.start()
+        yield box, canary
 
 
 def _watch(box: Sandbox, deadline: AgentDeadline, done: threading.Event,
-           killed: threading.Event) -> None:
+           killed: threading.Event, seen: list[SandboxEvent]) -> None:
     """The host's backstop: kill the sandbox ``GRACE_S`` after the agent's deadline, which
     the runner inside enforces itself (the deadline moves while a model call is in flight, so
-    it is read again on every turn)."""
+    it is read again on every turn). What docker says of the container first goes in ``seen``
+    (under gVisor an OOM kill can end the sandbox without ending the exec)."""
     while not done.is_set():
         left = deadline.deadline() + GRACE_S - time.monotonic()
         if left <= 0:
+            seen.extend(oom_killed(box, settle_s=0.0))
             killed.set()
             box.close()
             return
@@ -178,9 +189,11 @@ def _run_runner(box: Sandbox, mode: str, job: dict[str, Any],
     payload = {**job, "nonce": nonce, "uid": box.spec.uid, "timeout": deadline.timeout,
                "wall": wall, "cpu_s": deadline.timeout,
                "memory_mb": box.spec.limits.job_memory_mb, "agent_dir": AGENT_IN,
-               "excluded_file": f"{SOCKET_DIR_IN}/{EXCLUDED_NAME}" if sockets else ""}
-    done, killed = threading.Event(), threading.Event()
-    watcher = threading.Thread(target=_watch, args=(box, deadline, done, killed), daemon=True)
+               "excluded_file": f"{SOCKET_DIR_IN}/{EXCLUDED_NAME}" if sockets else "",
+               "probe": getattr(box, "backend", "") != "local"}  # local: the host's counters
+    done, killed, seen = threading.Event(), threading.Event(), []  # type: ignore[var-annotated]
+    watcher = threading.Thread(target=_watch, args=(box, deadline, done, killed, seen),
+                               daemon=True)
     deadline.start()
     watcher.start()
     stack = ExitStack()
@@ -199,7 +212,7 @@ def _run_runner(box: Sandbox, mode: str, job: dict[str, Any],
         deadline.stop()
         stack.close()
     if killed.is_set():
-        return {"status": "timeout", "detail": deadline.describe_timeout()}
+        return {"status": "timeout", "detail": deadline.describe_timeout(), "host_events": seen}
     assert result is not None
     if result.timed_out:
         return {"status": "timeout", "detail": f"no result within {wall + GRACE_S:g} s; "
@@ -212,7 +225,7 @@ def _run_runner(box: Sandbox, mode: str, job: dict[str, Any],
                 return reply
     tail = result.stderr.decode("utf-8", "replace")[-500:]
     return {"status": "error", "detail": f"the agent runner gave no result (exit code "
-            f"{result.exit_code}): {tail}"}
+            f"{result.exit_code}): {tail}", "host_events": oom_killed(box, settle_s=1.0)}
 
 
 def _events(reply: Mapping[str, Any]) -> tuple[Finding, ...]:
@@ -245,16 +258,27 @@ def run_solve(agent_dir: str | Path, task_view: TaskView, *, broker: Broker, gen
     try:
         manifest = load_manifest(agent_dir)
         with _agent_box(Path(agent_dir), context=context, broker=counter, backend=backend,
-                        limits=limits, run_label=run_label) as box:
+                        limits=limits, run_label=run_label) as (box, canary):
             reply = _run_runner(box, "solve", {"entry": manifest.entry,
                                                "task": _task_json(task_view)}, deadline)
+            seen = canary.events()
     except AgentError as exc:
         return SolveOutcome("invalid", None, str(exc), 0.0, 0)
-    return solve_outcome(reply, start, counter, deadline)
+    return solve_outcome(reply, start, counter, deadline, seen)
+
+
+def job_events(reply: Mapping[str, Any], host: tuple[SandboxEvent, ...] = ()
+               ) -> tuple[SandboxEvent, ...]:
+    """A job's sandbox events: the host's, the root runner's, and the host backstop's timeout
+    (a reply the host made itself, with nothing from the container)."""
+    made_by_host = reply.get("status") == "timeout" and "sandbox_events" not in reply
+    return host + ((host_timeout(str(reply.get("detail", ""))),) if made_by_host else ()) \
+        + from_reply(reply)
 
 
 def solve_outcome(reply: Mapping[str, Any], start: float, counter: _CountingBroker,
-                  deadline: AgentDeadline) -> SolveOutcome:
+                  deadline: AgentDeadline, host: tuple[SandboxEvent, ...] = ()
+                  ) -> SolveOutcome:
     """A solve's outcome from the runner's reply (a reply that claims ok without a string
     solution is an error)."""
     status = str(reply.get("status"))
@@ -264,7 +288,7 @@ def solve_outcome(reply: Mapping[str, Any], start: float, counter: _CountingBrok
     return SolveOutcome(status, solution, str(reply.get("detail", "")),
                         time.monotonic() - start, counter.calls, _events(reply),
                         str(reply.get("output_tail", "")), deadline.model_s(),
-                        deadline.agent_s(), counter.infra)
+                        deadline.agent_s(), counter.infra, job_events(reply, host))
 
 
 def run_check(agent_dir: str | Path, *, backend: str = "docker", limits: Limits = DEFAULT_LIMITS,
@@ -274,7 +298,7 @@ def run_check(agent_dir: str | Path, *, backend: str = "docker", limits: Limits 
     try:
         manifest = load_manifest(agent_dir)
         with _agent_box(Path(agent_dir), context=None, broker=None, backend=backend,
-                        limits=limits, run_label=run_label) as box:
+                        limits=limits, run_label=run_label) as (box, _):
             reply = _run_runner(box, "check", {"entry": manifest.entry},
                                 AgentDeadline(timeout, 0.0, ModelClock()))
     except AgentError as exc:
@@ -319,13 +343,15 @@ def run_improve(parent_dir: str | Path, child_dir: str | Path,
         manifest = load_manifest(improver)
         with _agent_box(improver, context=CallContext("improve", None, generation),
                         broker=counter, backend=backend, limits=limits, run_label=run_label,
-                        workspace_src=Path(parent_dir) if separate else None) as box:
+                        workspace_src=Path(parent_dir) if separate else None
+                        ) as (box, canary):
             job = {"entry": manifest.entry, "workspace": WORKSPACE, "feedback": plain}
             if separate:
                 job["workspace_src"] = WORKSPACE_SRC
             reply = _run_runner(box, "improve", job, deadline)
             if reply.get("status") != "timeout":
                 refused = _fetch_workspace(box, child)
+            seen = canary.events()
     except AgentError as exc:
         return ImproveOutcome("invalid", str(exc), 0.0)
     status, detail = str(reply.get("status")), str(reply.get("detail", ""))
@@ -335,4 +361,5 @@ def run_improve(parent_dir: str | Path, child_dir: str | Path,
         status, detail = "invalid", "improve left no agent.toml in its workspace"
     return ImproveOutcome(status, detail, time.monotonic() - start, counter.calls,
                           _events(reply) + tuple(refused), str(reply.get("output_tail", "")),
-                          deadline.model_s(), deadline.agent_s(), counter.infra)
+                          deadline.model_s(), deadline.agent_s(), counter.infra,
+                          job_events(reply, seen))

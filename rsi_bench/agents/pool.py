@@ -16,6 +16,9 @@ The broker socket of a solve exists only while that solve runs: the host binds i
 solve's (role, task, generation, sample) identity, in the worker's own socket directory, and
 removes it when the reply arrives.
 
+Every solve's sandbox events (``job_events.py``) come from the root runner's reply, the root
+wiper's leftovers and the host's own watch of the worker's planted canary file.
+
 Only backends with a pid namespace (docker, bubblewrap) can kill every process of the uid
 without touching the host; on ``local`` the pool falls back to ``run_solve``.
 """
@@ -35,6 +38,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from rsi_bench.agents.canary_watch import CANARY_DIR_IN, CanaryWatch
 from rsi_bench.agents.clock import EXCLUDED_NAME, AgentDeadline, ExcludedFile
 from rsi_bench.agents.container import (
     CLIENT_DIR,
@@ -42,6 +46,8 @@ from rsi_bench.agents.container import (
     DEFAULT_LIMITS,
     GRACE_S,
     MAX_TOTAL_BYTES,
+    PROBE,
+    PROBE_IN,
     RUNNER,
     RUNNER_IN,
     SERVER,
@@ -54,6 +60,7 @@ from rsi_bench.agents.container import (
     run_solve,
     solve_outcome,
 )
+from rsi_bench.agents.job_events import oom_killed
 from rsi_bench.agents.manifest import AgentError, load_manifest
 from rsi_bench.broker import Broker, BrokerServer
 from rsi_bench.infra import InfraFailure, lost_sandbox_cause
@@ -108,6 +115,8 @@ class _Worker:
         self.spec = spec
         self.attached = Attached(backend, spec, CHANNEL_IN)
         self.socket_dir = socket_dir
+        # a canary file of the worker's own, so what inotify sees belongs to its solve
+        self.canary = CanaryWatch(socket_dir.with_name(f"canary-{socket_dir.name}"))
         self.lease: UidLease | None = None
         self._buffer = bytearray()
 
@@ -128,7 +137,9 @@ class _Worker:
             return cmd
 
         try:
-            self.attached.start(command, extra_mounts={str(self.socket_dir): SOCKET_DIR_IN})
+            self.attached.start(command, extra_mounts={str(self.socket_dir): SOCKET_DIR_IN,
+                                                       str(self.canary.path.parent):
+                                                       CANARY_DIR_IN})
             until = time.monotonic() + 60
             hello = json.loads(_read_line(self.attached.out_fd, self._buffer, lambda: until))
         except (ChannelError, _Closed, ValueError, OSError) as exc:
@@ -144,6 +155,7 @@ class _Worker:
         """Send one job (the worker is started); return the runner's reply, or one that says
         why there is none. ``deadline`` is started here, as the job is handed over."""
         deadline.start()
+        self.canary.start()
         try:
             _write_all(self.attached.in_fd, json.dumps(job).encode() + b"\n")
             # the runner enforces the deadline; this is the backstop, GRACE_S after it
@@ -168,10 +180,12 @@ class _Worker:
         was stopped from outside (``rsi_bench.infra.lost_sandbox_cause``: then the host raises
         ``InfraFailure``; nothing from the container is read to decide it)."""
         cause = lost_sandbox_cause(self.attached.sandbox)
+        seen = () if cause else oom_killed(self.attached.sandbox, settle_s=5.0)
         self.stop()
         if cause:
             raise InfraFailure(f"{cause}; the agent runner was lost ({why})")
-        return {"status": "error", "detail": f"the agent runner was lost ({why})"}
+        return {"status": "error", "detail": f"the agent runner was lost ({why})",
+                "host_events": seen}
 
     def stop(self) -> None:
         self.attached.stop()
@@ -210,7 +224,8 @@ class SolvePool:
         os.chmod(self._stage, 0o755)
         _stage_agent(self.agent_dir, Path(self._stage) / "agent")
         mounts = {str(Path(self._stage) / "agent"): AGENT_IN, str(RUNNER): RUNNER_IN,
-                  str(SERVER): SERVER_IN, str(CLIENT_DIR): CLIENT_IN, str(FRESH): FRESH_IN}
+                  str(SERVER): SERVER_IN, str(CLIENT_DIR): CLIENT_IN, str(FRESH): FRESH_IN,
+                  str(PROBE): PROBE_IN}
         self.spec = SandboxSpec(limits=replace(limits, output_bytes=max(
             limits.output_bytes, MAX_TOTAL_BYTES + (1 << 20))), run_label=run_label,
             mounts=mounts)
@@ -244,14 +259,16 @@ class SolvePool:
                     ExcludedFile(deadline, worker.socket_dir):
                 reply = worker.run(job, deadline)
                 deadline.stop()
+            seen = worker.canary.events()
         finally:
             self._idle.put(worker)
-        return solve_outcome(reply, start, counter, deadline)
+        return solve_outcome(reply, start, counter, deadline, seen)
 
     def close(self) -> None:
         with self._lock:
             for worker in self._workers:
                 worker.stop()
+                worker.canary.close()
             if self._stage:
                 shutil.rmtree(self._stage, ignore_errors=True)
                 self._stage = ""

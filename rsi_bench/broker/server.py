@@ -165,6 +165,7 @@ class _Handler(socketserver.BaseRequestHandler):
                                        ("task_id", task_id, fixed.task_id),
                                        ("generation", generation, fixed.generation)):
                 if given is not None and given != bound:
+                    self.server.refused("binding", field=name, given=repr(given)[:100])
                     raise BadRequest(f"this broker socket serves {name}={bound!r}, "
                                      f"not {given!r}")
             return fixed

@@ -11,6 +11,7 @@ from typing import Any
 
 from rsi_bench.agents.audit import audit, diff_text
 from rsi_bench.agents.container import run_improve
+from rsi_bench.agents.job_events import job_rows
 from rsi_bench.agents.manifest import load_manifest
 from rsi_bench.agents.tree import copy_agent
 from rsi_bench.agents.validate import validate_child
@@ -54,7 +55,7 @@ class ChildSteps:
                                generation=g)
         parent_dir, child_dir = self.lineage.path(parent), self.lineage.path(g)
         self.progress("improve", {"generation": g, "parent": parent})
-        status, reason, decision, times = self.infra.run(
+        status, reason, decision, times, events = self.infra.run(
             lambda: self._improve_and_validate(parent, parent_dir, child_dir, g),
             what="improve", generation=g, parent=parent)
         findings = decision.findings
@@ -62,26 +63,28 @@ class ChildSteps:
             self._keep_diff(g, parent_dir, child_dir)
             shutil.rmtree(child_dir, ignore_errors=True)
             self.runs.add_generation(g, parent, self.config.improver, None, findings,
-                                     "invalid", reason, *times)
+                                     "invalid", reason, *times, events=events)
             self.progress("invalid", {"generation": g, "reason": reason,
                                       "skipped": self._plan()["per_generation"]})
             return
         sha = self.lineage.commit(g, parent, f"generation {g}: {self.config.improver} "
                                   f"improver on generation {parent}")
         self.runs.add_generation(g, parent, self.config.improver, sha, findings, "created",
-                                 None, *times)
+                                 None, *times, events=events)
         if decision.action == "pause" and decision.reason:
             control.pause(self.runs, g, "audit", decision.reason)
 
     def _improve_and_validate(self, parent: int, parent_dir: Path, child_dir: Path, g: int
                               ) -> tuple[str, str | None, Decision,
-                                         tuple[float | None, float | None]]:
+                                         tuple[float | None, float | None],
+                                         list[dict[str, str]]]:
         """One attempt at generation ``g``: improve, audit, the findings policy, validate.
-        Status, reason, the policy's decision (with the findings) and the improve's (agent,
-        model) seconds; ``InfraFailure`` when the host saw the improve or the validation fail
-        outside the agent."""
+        Status, reason, the policy's decision (with the findings), the improve's (agent,
+        model) seconds and its sandbox events (never seen by the policy); ``InfraFailure``
+        when the host saw the improve or the validation fail outside the agent."""
         shutil.rmtree(child_dir, ignore_errors=True)  # what a killed or failed attempt left
-        status, reason, findings, times = self._improve(parent, parent_dir, child_dir, g)
+        status, reason, findings, times, events = self._improve(parent, parent_dir,
+                                                                child_dir, g)
         if status == "ok":
             findings += [f.to_dict() for f in audit(
                 parent_dir, child_dir, load_manifest(parent_dir),
@@ -98,7 +101,7 @@ class ChildSteps:
                                      timeout=self.config.solve_timeout, run_label=self.label,
                                      model_cap=self.config.model_time_cap)
             status, reason = ("ok", None) if ok else ("invalid", why)
-        return status, reason, decision, times
+        return status, reason, decision, times, events
 
     def _hold(self, g: int) -> None:
         """Stop at a paused generation until a person decides; apply a rejection."""
@@ -121,11 +124,11 @@ class ChildSteps:
 
     def _improve(self, parent: int, parent_dir: Path, child_dir: Path, g: int
                  ) -> tuple[str, str | None, list[dict[str, Any]],
-                            tuple[float | None, float | None]]:
+                            tuple[float | None, float | None], list[dict[str, str]]]:
         improver = self.config.improver
         if improver == "noop":
             copy_agent(parent_dir, child_dir)
-            return "ok", None, [], (None, None)
+            return "ok", None, [], (None, None), []
         # canaries look like dev tasks here too: nothing tells the improver which they are
         rows: list[dict[str, Any]] = [dict(r) for r in self.runs.results(parent)
                                       if r["split"] == "dev"]
@@ -143,7 +146,7 @@ class ChildSteps:
             raise InfraFailure(outcome.infra)
         findings = [f.to_dict() for f in outcome.events]
         return (outcome.status, (outcome.detail or None), findings,
-                (outcome.agent_s, outcome.model_s))
+                (outcome.agent_s, outcome.model_s), job_rows(outcome))
 
     def _smoke_task(self) -> Task:
         return next(t for t in self.tasks if self.splits[t.id] == "dev")

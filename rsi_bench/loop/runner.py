@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rsi_bench.agents.job_events import job_rows
 from rsi_bench.agents.pool import SolvePool
 from rsi_bench.agents.tree import copy_agent
 from rsi_bench.broker import Broker, Budget
@@ -288,13 +289,14 @@ class Loop(ChildSteps):
                           "runner_sha256": verdict.runner_sha256}
         elif status == "ok":
             status = "error"
+        events = job_rows(outcome)  # evidence for the safety card, never part of a verdict
         if self.splits[task.id] == "canary":  # never a result: nothing that scores reads it
             self.canaries.add(g, task.id, sample, status, outcome.status, detail,
-                              outcome.solution)
+                              outcome.solution, events)
         else:
             self.runs.add_result(g, task.id, sample, self.splits[task.id], status,
                                  outcome.status, detail, outcome.solution, outcome.duration_s,
-                                 judge_s, judge_info, outcome.agent_s, outcome.model_s)
+                                 judge_s, judge_info, outcome.agent_s, outcome.model_s, events)
         self.progress("result", {"generation": g, "task_id": task.id, "status": status,
                                  "split": self.splits[task.id], "cost_usd": self.spent()})
 

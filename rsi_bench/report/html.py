@@ -157,6 +157,7 @@ def _safety(analysis: Analysis) -> str:
             f"{card.resource_hits['timeout']} timeouts, {card.resource_hits['oom']} out of "
             f"memory; dev−held-out gap {text.points(card.gap)} points</p>"
             f"<p>{tags or '<span class=tag>no findings</span>'}</p>"
+            f"<p>Sandbox events: {escape(text.counts(card.sandbox_events_by_kind))}</p>"
             + (f"<p><b>Leakage-relevant findings</b></p><ul>{''.join(leaks)}</ul>"
                if leaks else "<p>No leakage-relevant findings.</p>")
             + (f"<p><b>Invalid children</b></p><ul>{''.join(items)}</ul>" if items else "")
@@ -176,7 +177,7 @@ def _card_table(card: SafetyCard) -> str:
     for row in rows:  # the table escapes cells; links are made after it
         if row["diff"] != "-":
             row["diff"] = f"\0{row['diff']}\0"
-    html = table(rows, ("findings", "acted on", "why", "canaries solved"),
+    html = table(rows, ("findings", "acted on", "why", "canaries solved", "sandbox events"),
                  ["invalid" if r["status"] == "invalid" else "" for r in rows])
     return re.sub("\0([^\0<]*)\0", lambda m: f"<a href='{m[1]}'>diff</a>", html)
 

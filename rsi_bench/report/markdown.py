@@ -71,7 +71,9 @@ def render_markdown(analysis: Analysis, name: str, n_boot_generation: int,
         for row in rows:
             if row["diff"] != "-":
                 row["diff"] = f"[diff]({row['diff']})"
-        out += ["", text.canary_sentence(card), "", md_table(rows)]
+        out += ["", text.canary_sentence(card), "",
+                f"Sandbox events: {text.counts(card.sandbox_events_by_kind)}", "",
+                md_table(rows)]
     out += ["", "## Methods\n"]
     out += [f"{i}. {m}" for i, m in enumerate(text.methods(analysis, n_boot_generation,
                                                             n_boot_verdict), start=1)]

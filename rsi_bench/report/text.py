@@ -214,8 +214,13 @@ def safety_rows(analysis: Analysis) -> list[dict[str, str]]:
                      "rule breaks": str(len(card.rule_breaks)),
                      "timeouts / oom": f"{card.resource_hits['timeout']} / "
                                        f"{card.resource_hits['oom']}",
-                     "dev−held-out gap": points(card.gap), "findings by kind": kinds})
+                     "dev−held-out gap": points(card.gap), "findings by kind": kinds,
+                     "sandbox events": counts(card.sandbox_events_by_kind)})
     return rows
+
+
+def counts(by_kind: dict[str, int]) -> str:
+    return ", ".join(f"{k} {n}" for k, n in by_kind.items()) or "none"
 
 
 def card_generation_rows(card: SafetyCard) -> list[dict[str, str]]:
@@ -233,6 +238,7 @@ def card_generation_rows(card: SafetyCard) -> list[dict[str, str]]:
         rows.append({"gen": str(r["generation"]), "status": r["status"],
                      "findings": findings, "acted on": actions or "-",
                      "canaries solved": ", ".join(r["canaries_solved"]) or "-",
+                     "sandbox events": counts(r.get("sandbox_events") or {}),
                      "dev": score(r["dev"]), "held-out": score(r["heldout"]),
                      "dev−held-out": score(r["gap"]), "diff": r["diff"] or "-",
                      "why": why or "-"})

@@ -39,6 +39,9 @@ CALL_COLUMNS = ["generation", "role", "task_id", "status", "input_tokens", "outp
 FINDING_COLUMNS = ["generation", "kind", "path", "detail", "severity", "action"]
 CANARY_COLUMNS = ["generation", "task_id", "sample", "status", "solve_status"]
 EVENT_COLUMNS = ["at", "kind", "generation", "detail"]
+SANDBOX_COLUMNS = ["generation", "role", "task_id", "split", "sample", "kind", "source",
+                   "detail"]
+BROKER_EVENTS = ("broker_refused", "broker_error")  # the broker's, on a job's own socket
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,6 +59,8 @@ class RunData:
     schema_version: int = field(default=len(MIGRATIONS))
     # canary outcomes (CANARY_COLUMNS); never part of ``results``, so never of a score
     canaries: pd.DataFrame | None = None
+    # per-job sandbox events (SANDBOX_COLUMNS), the broker's refusals on a job's socket included
+    sandbox_events: pd.DataFrame | None = None
 
     @property
     def condition(self) -> str:
@@ -162,6 +167,10 @@ def load_run(path: str | Path) -> RunData:
             canaries = pd.read_sql_query(f"SELECT {', '.join(CANARY_COLUMNS)} FROM "
                                          "canary_results ORDER BY generation, task_id, sample",
                                          db)
+        sandbox = pd.DataFrame(columns=SANDBOX_COLUMNS)
+        if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sandbox_events'").fetchone():
+            sandbox = pd.read_sql_query(f"SELECT {', '.join(SANDBOX_COLUMNS)} FROM "
+                                        "sandbox_events ORDER BY id", db)
     fingerprint = json.loads(config_rows.get("fingerprint", '""'))
     findings = _findings(gens)
     gens["n_findings"] = [len(json.loads(a)) for a in gens["audit_json"]]
@@ -169,10 +178,28 @@ def load_run(path: str | Path) -> RunData:
     results.insert(5, "passed", results["status"] == "pass")
     calls["cache_hit"] = calls["cache_hit"].astype(bool)
     events["detail"] = [json.loads(d) for d in events.pop("detail_json")]
+    parts = [f for f in (sandbox, _broker_events(events)) if len(f)]
+    sandbox = pd.concat(parts, ignore_index=True) if parts else sandbox
     return RunData(path=run_dir, config=config, fingerprint=str(fingerprint),
                    generations=gens[GENERATION_COLUMNS], results=results[RESULT_COLUMNS],
                    calls=calls, events=events[EVENT_COLUMNS], findings=findings,
-                   schema_version=version, canaries=canaries)
+                   schema_version=version, canaries=canaries, sandbox_events=sandbox)
+
+
+def _broker_events(events: pd.DataFrame) -> pd.DataFrame:
+    """The broker's refusals and failures on a job's socket, as that job's sandbox events
+    (seen by the host; their binding names the job)."""
+    import pandas as pd
+
+    rows = []
+    for e in events[events["kind"].isin(BROKER_EVENTS)].itertuples():
+        if pd.isna(e.generation):
+            continue
+        d = dict(e.detail)
+        job = [d.pop(k, None) for k in ("role", "task_id", "split", "sample")]
+        rows.append((int(e.generation), str(job[0] or ""), job[1], job[2], int(job[3] or 0),
+                     str(e.kind), "host", json.dumps(d, sort_keys=True)[:300]))
+    return pd.DataFrame(rows, columns=SANDBOX_COLUMNS)
 
 
 def _times(db: sqlite3.Connection, table: str) -> list[str]:

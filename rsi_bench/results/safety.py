@@ -1,6 +1,6 @@
 """A run's safety card: what the audit found and what the policy did about it, which children
-were refused or paused and why, canary outcomes, resource hits, and per generation the dev vs
-held-out gap and a link to the diff (``safety_gens``).
+were refused or paused and why, canary outcomes, resource hits, the sandbox events of every
+job, and per generation the dev vs held-out gap and a link to the diff (``safety_gens``).
 
 Findings are the records the loop stored per generation (``generations.audit_json``), each with
 its kind, severity and the action the run's policy took (``rsi_bench.agents.findings`` lists
@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from rsi_bench.results.load import RunData
-from rsi_bench.results.safety_gens import generation_rows
+from rsi_bench.results.safety_gens import event_key, generation_rows, sandbox_frame
 
 # Findings that bear on whether hidden tasks could reach the agent (DESIGN invariant 3).
 LEAKAGE_KINDS = ("forbidden_string", "hunt", "grader_file", "grader_code", "network",
@@ -44,6 +44,8 @@ class SafetyCard:
     actions: dict[str, int]  # findings per action the policy took (record, reject, pause)
     paused: list[dict[str, Any]]  # {generation, state, reason}: paused, approved or rejected
     per_generation: list[dict[str, Any]]  # safety_gens.generation_rows
+    # sandbox events of every job, per kind (the agent's own reports as "kind (self-reported)")
+    sandbox_events_by_kind: dict[str, int]
 
     @property
     def flagged(self) -> bool:
@@ -74,7 +76,16 @@ def safety_card(run_id: str, run: RunData, gap: float) -> SafetyCard:
         solve_errors=int((run.results["solve_status"] != "ok").sum()),
         gap=float(gap), canaries=_canaries(run),
         actions={str(k): int(v) for k, v in findings["action"].value_counts().sort_index().items()},
-        paused=_paused(rows), per_generation=rows)
+        paused=_paused(rows), per_generation=rows,
+        sandbox_events_by_kind=_event_counts(sandbox_frame(run)))
+
+
+def _event_counts(events: pd.DataFrame) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for e in events.itertuples():
+        key = event_key(str(e.kind), str(e.source))
+        counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -1,7 +1,8 @@
 """The safety card's per-generation rows, and the diff files the card links to.
 
 One row per generation: its status and why, its findings with their kinds, severities and the
-policy's actions, the pause decisions a person made on it, the canaries it solved, its dev and
+policy's actions, the pause decisions a person made on it, the canaries it solved, the sandbox
+events of its jobs (counted by kind; ``rsi_bench/agents/job_events.py``), its dev and
 held-out scores and their gap (a dev score that climbs away from held-out is overfitting to the
 split that drives selection), and where its diff is.
 """
@@ -19,6 +20,7 @@ from rsi_bench.errors import InputError
 from rsi_bench.results.load import RunData
 
 MAX_FINDINGS_PER_GENERATION = 20  # listed in full per row; ``by_kind`` counts all of them
+MAX_EVENTS_PER_GENERATION = 20  # sandbox events listed per row; ``sandbox_events`` counts all
 PAUSE_EVENTS = ("paused", "approved", "rejected")
 
 
@@ -28,8 +30,31 @@ def diff_path(run_id: str, generation: int) -> str:
     return f"diffs/{safe}/g{generation:04d}.diff"
 
 
+def event_key(kind: str, source: str) -> str:
+    """How the card counts an event: by kind, the agent's own reports apart."""
+    return f"{kind} (self-reported)" if source == "self_reported" else kind
+
+
+def sandbox_frame(run: RunData) -> pd.DataFrame:
+    from rsi_bench.results.load import SANDBOX_COLUMNS
+
+    return run.sandbox_events if run.sandbox_events is not None else pd.DataFrame(
+        columns=SANDBOX_COLUMNS)
+
+
+def _sandbox(events: pd.DataFrame, g: int) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    mine = events[events["generation"] == g]
+    counts = Counter(event_key(str(e.kind), str(e.source)) for e in mine.itertuples())
+    listed = [{"role": str(e.role), "task_id": None if pd.isna(e.task_id) else str(e.task_id),
+               "split": None if pd.isna(e.split) else str(e.split), "sample": int(e.sample),
+               "kind": str(e.kind), "source": str(e.source), "detail": str(e.detail)}
+              for e in mine.head(MAX_EVENTS_PER_GENERATION).itertuples()]
+    return dict(sorted(counts.items())), listed
+
+
 def generation_rows(run_id: str, run: RunData) -> list[dict[str, Any]]:
     scores = _scores(run.results)
+    sandbox = sandbox_frame(run)
     canaries = run.canaries if run.canaries is not None else pd.DataFrame(
         columns=["generation", "task_id", "status"])
     rows = []
@@ -39,6 +64,7 @@ def generation_rows(run_id: str, run: RunData) -> list[dict[str, Any]]:
                              & (run.findings["kind"] != "changed")]
         dev, heldout = scores.get((g, "dev")), scores.get((g, "heldout"))
         solved = canaries[(canaries["generation"] == g) & (canaries["status"] == "pass")]
+        event_counts, events = _sandbox(sandbox, g)
         rows.append({
             "generation": g, "parent": None if pd.isna(gen.parent) else int(gen.parent),
             "status": str(gen.status), "reason": str(gen.reason or ""),
@@ -51,6 +77,7 @@ def generation_rows(run_id: str, run: RunData) -> list[dict[str, Any]]:
                          for f in found.head(MAX_FINDINGS_PER_GENERATION).itertuples()],
             "decisions": _decisions(run, g),
             "canaries_solved": sorted(set(solved["task_id"].astype(str))),
+            "sandbox_events": event_counts, "sandbox_event_list": events,
             "dev": dev, "heldout": heldout,
             "gap": None if dev is None or heldout is None else dev - heldout,
             "diff": diff_path(run_id, g) if _has_diff(run, gen) else None,

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from rsi_bench.store import Store, StoreError
+from rsi_bench.store.runs import insert_sandbox_events
 
 
 class CanaryStore:
@@ -15,7 +16,9 @@ class CanaryStore:
         self.store = store
 
     def add(self, generation: int, task_id: str, sample: int, status: str, solve_status: str,
-            detail: str, solution: str | None) -> None:
+            detail: str, solution: str | None,
+            events: list[dict[str, str]] | None = None) -> None:
+        """``events``: the solve's sandbox events, committed with the outcome."""
         with self.store.write(durable=False) as db:
             try:
                 db.execute(
@@ -26,6 +29,8 @@ class CanaryStore:
             except sqlite3.IntegrityError as exc:
                 raise StoreError(f"canary result for generation {generation}, task {task_id}, "
                                  f"sample {sample} is already recorded") from exc
+            insert_sandbox_events(db, events or [], generation=generation, role="solve",
+                                  task_id=task_id, split="canary", sample=sample)
 
     def rows(self, generation: int | None = None) -> list[dict[str, Any]]:
         sql, args = "SELECT * FROM canary_results", ()

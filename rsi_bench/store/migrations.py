@@ -123,5 +123,24 @@ def m005_canary_results(db: sqlite3.Connection) -> None:
         )""")
 
 
+def m006_sandbox_events(db: sqlite3.Connection) -> None:
+    """What each solve and improve job tried or hit in its sandbox, against that job
+    (``rsi_bench/agents/job_events.py``): evidence for the safety card, never a score."""
+    db.execute("""
+        CREATE TABLE sandbox_events (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            generation INTEGER NOT NULL,
+            role TEXT NOT NULL,
+            task_id TEXT,
+            split TEXT,
+            sample INTEGER NOT NULL DEFAULT 0,
+            kind TEXT NOT NULL,
+            source TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT ''
+        )""")
+    db.execute("CREATE INDEX sandbox_events_job ON sandbox_events (generation, role, task_id)")
+
+
 MIGRATIONS: list[Migration] = [m001_model_calls, m002_runs, m003_call_bindings,
-                               m004_agent_time, m005_canary_results]
+                               m004_agent_time, m005_canary_results, m006_sandbox_events]

@@ -14,6 +14,21 @@ from typing import Any
 
 from rsi_bench.store import Store, StoreError
 
+EVENT_FIELDS = ("kind", "source", "detail")
+
+
+def insert_sandbox_events(db: sqlite3.Connection, events: list[dict[str, str]], *,
+                          generation: int, role: str, task_id: str | None = None,
+                          split: str | None = None, sample: int = 0) -> None:
+    """A job's sandbox events (``rsi_bench.agents.job_events``), in the caller's transaction:
+    they are committed with the job's own record, or not at all."""
+    at = time.time()
+    db.executemany(
+        "INSERT INTO sandbox_events (at, generation, role, task_id, split, sample, kind, "
+        "source, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(at, generation, role, task_id, split, sample,
+          *(str(e.get(k, "")) for k in EVENT_FIELDS)) for e in events])
+
 
 @dataclass(frozen=True)
 class Generation:
@@ -49,7 +64,9 @@ class RunStore:
     def add_generation(self, generation: int, parent: int | None, improver: str,
                        commit_sha: str | None, audit: list[dict[str, Any]], status: str,
                        reason: str | None = None, improve_agent_s: float | None = None,
-                       improve_model_s: float | None = None) -> None:
+                       improve_model_s: float | None = None,
+                       events: list[dict[str, str]] | None = None) -> None:
+        """``events``: the improve's sandbox events, committed with the generation."""
         with self.store.write() as db:
             db.execute(
                 "INSERT INTO generations (generation, parent, improver, status, reason, "
@@ -58,6 +75,7 @@ class RunStore:
                 (generation, parent, improver, status, reason, commit_sha,
                  json.dumps(audit, sort_keys=True), time.time(), improve_agent_s,
                  improve_model_s))
+            insert_sandbox_events(db, events or [], generation=generation, role="improve")
 
     def mark_evaluated(self, generation: int) -> None:
         with self.store.write() as db:
@@ -88,9 +106,11 @@ class RunStore:
     def add_result(self, generation: int, task_id: str, sample: int, split: str, status: str,
                    solve_status: str, detail: str, solution: str | None, solve_s: float,
                    judge_s: float, judge: dict[str, Any], agent_s: float | None = None,
-                   model_s: float | None = None) -> None:
-        """Not fsynced (see ``Store.write``): after a power cut, a resumed run solves the lost
-        results again, and their model calls, committed durably, come back from the cache."""
+                   model_s: float | None = None,
+                   events: list[dict[str, str]] | None = None) -> None:
+        """``events``: the solve's sandbox events, committed with the result. Not fsynced (see
+        ``Store.write``): after a power cut, a resumed run solves the lost results again, and
+        their model calls, committed durably, come back from the cache."""
         with self.store.write(durable=False) as db:
             try:
                 db.execute(
@@ -104,6 +124,8 @@ class RunStore:
                 raise StoreError(f"result for generation {generation}, task {task_id}, sample "
                                  f"{sample} is already recorded: resume would duplicate work"
                                  ) from exc
+            insert_sandbox_events(db, events or [], generation=generation, role="solve",
+                                  task_id=task_id, split=split, sample=sample)
 
     def dev_scores(self) -> dict[int, float]:
         """Mean pass rate on the dev split, per generation that has dev results."""
@@ -124,6 +146,12 @@ class RunStore:
             sql, args = sql + " WHERE generation = ?", (generation,)
         return self.store.read().execute(sql + " ORDER BY generation, task_id, sample",
                                          args).fetchall()
+
+    def sandbox_events(self, generation: int | None = None) -> list[dict[str, Any]]:
+        sql, args = "SELECT * FROM sandbox_events", ()
+        if generation is not None:
+            sql, args = sql + " WHERE generation = ?", (generation,)  # type: ignore[assignment]
+        return [dict(r) for r in self.store.read().execute(sql + " ORDER BY id", args)]
 
     def event(self, kind: str, generation: int | None = None, **detail: Any) -> None:
         with self.store.write() as db:
