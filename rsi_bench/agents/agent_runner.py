@@ -350,7 +350,7 @@ def main(argv: list[str]) -> int:
             break
         probe.sample()
     probe.sample(force=True)  # a fork bomb's processes are all there until they are killed
-    _kill_uid(int(job["uid"]))
+    killed = _kill_uid(int(job["uid"]))
     if exit_status is None:
         os.waitpid(pid, 0)
     if not timed_out:
@@ -365,7 +365,8 @@ def main(argv: list[str]) -> int:
     reply["output_tail"] = bytes(tail[-TAIL:]).decode("utf-8", "replace")
     reply["sandbox_events"] = probe.events(
         timed_out=timed_out, exit_status=exit_status, result_bytes=len(data),
-        result_cap=MAX_RESULT + 4096, output_bytes=printed[0], output_cap=OUTPUT_CAP)
+        result_cap=MAX_RESULT + 4096, output_bytes=printed[0], output_cap=OUTPUT_CAP,
+        outlived=killed if exit_status is not None else 0)
     if mode == "improve":
         reply["events"] = list(reply.get("events") or []) + _outside_files(job["workspace"])
     out = os.fdopen(os.dup(1), "w")

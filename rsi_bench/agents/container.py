@@ -312,6 +312,16 @@ def _fetch_workspace(box: Sandbox, child: Path) -> list[Finding]:
     return fetch_workspace(box, WORKSPACE, child)
 
 
+def _fetch_after_failure(box: Sandbox, child: Path) -> list[Finding]:
+    """What a failed improve left, for a reader of its diff; nothing when its sandbox died with
+    it (gVisor's sandbox dies whole on an OOM kill, and docker then refuses every exec). The
+    improve's own failure stands either way: the child is never used."""
+    try:
+        return _fetch_workspace(box, child)
+    except Exception:  # the sandbox is gone; the job's outcome is the reply's
+        return []
+
+
 def run_improve(parent_dir: str | Path, child_dir: str | Path,
                 feedback: Sequence[Mapping[str, Any]], *, broker: Broker, generation: int,
                 backend: str = "docker", limits: Limits = DEFAULT_LIMITS, timeout: float = 600.0,
@@ -349,8 +359,10 @@ def run_improve(parent_dir: str | Path, child_dir: str | Path,
             if separate:
                 job["workspace_src"] = WORKSPACE_SRC
             reply = _run_runner(box, "improve", job, deadline)
-            if reply.get("status") != "timeout":
+            if reply.get("status") == "ok":
                 refused = _fetch_workspace(box, child)
+            elif reply.get("status") != "timeout":
+                refused = _fetch_after_failure(box, child)
             seen = canary.events()
     except AgentError as exc:
         return ImproveOutcome("invalid", str(exc), 0.0)

@@ -34,6 +34,7 @@ KINDS = {
     "cpu": "an agent process was killed for its CPU time limit",
     "time": "the job ran out of the agent's own time",
     "output": "the agent's reply or prints went over their cap",
+    "process": "processes of the agent's uid outlived its process (the runner killed them)",
     "state_channel": "the job left state the wipe could not remove (the sandbox was replaced)",
     "canary_read": "the planted canary file was opened or read",
     "broker_refused": "the broker refused a frame or connection of the job's socket",

@@ -21,7 +21,10 @@ cannot reach the runner's reply. What each source can see, per backend:
 - ``cpu``: the agent's process was killed for its CPU time limit (SIGXCPU);
 - ``time``: the job ran out of the agent's own time;
 - ``output``: the agent's reply went over the runner's cap, or its prints over the output cap
-  (only their tail is kept).
+  (only their tail is kept);
+- ``process``: processes of the agent's uid were still alive when its own process had ended
+  (a daemon left for a later job, a child never waited for); the runner kills them, and every
+  backend shows them.
 """
 
 from __future__ import annotations
@@ -126,7 +129,10 @@ class Probe:
             self.peak = max(self.peak, _tasks(self.uid) + reaped)
 
     def events(self, *, timed_out: bool, exit_status: int | None, result_bytes: int,
-               result_cap: int, output_bytes: int, output_cap: int) -> list[dict[str, str]]:
+               result_cap: int, output_bytes: int, output_cap: int,
+               outlived: int = 0) -> list[dict[str, str]]:
+        """``outlived``: processes of the uid the runner killed after the agent's own process
+        had ended (a daemon, a child it never waited for)."""
         out: list[dict[str, str]] = []
         if not self.enabled:
             return out
@@ -157,6 +163,9 @@ class Probe:
             elif sig == signal.SIGKILL:
                 add("memory", "the agent's process was killed by SIGKILL, which the runner "
                     "did not send (the OOM killer's signal)")
+        if outlived:
+            add("process", f"{outlived} processes of the agent's uid outlived its process "
+                "(the runner killed them)")
         if result_bytes > result_cap:
             add("output", f"the agent's reply is over {result_cap} bytes")
         if output_bytes > output_cap:

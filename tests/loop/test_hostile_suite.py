@@ -78,9 +78,13 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         generations = [dict(r) for r in db.execute("SELECT * FROM generations ORDER BY 1")]
         events = [{"kind": k, "generation": g, **json.loads(d)} for k, g, d in db.execute(
             "SELECT kind, generation, detail_json FROM events ORDER BY id")]
+        sandbox: dict[str, list[dict[str, Any]]] = {}
+        for e in db.execute("SELECT * FROM sandbox_events ORDER BY id"):
+            job = e["task_id"] if e["role"] == "solve" else f"improve {e['generation']}"
+            sandbox.setdefault(job, []).append(dict(e))
     record = {"backend": backend, "plan": plan, "splits": splits, "results": results,
               "canaries": canaries, "generations": generations, "events": events,
-              "run_dir": run_dir}
+              "sandbox": sandbox, "run_dir": run_dir}
     _print_table(record)
     yield record
 
@@ -102,13 +106,26 @@ def _print_table(run: dict[str, Any]) -> None:
     for task, behaviour in run["plan"].items():
         r = run["results"].get(task, {})
         print(f"  {behaviour:26} {r.get('split', '-'):8} {r.get('solve_status', '-'):8} "
-              f"{r.get('status', '-'):8} {str(r.get('detail', ''))[:70]!r}")
+              f"{r.get('status', '-'):8} {_kinds(run, task)} {_broker(run, task) or ''} "
+              f"{str(r.get('detail', ''))[:60]!r}")
     for c in run["canaries"]:
-        print(f"  canary {c['task_id']:30} {c['status']}")
+        print(f"  canary {c['task_id']:30} {c['status']:8} {_kinds(run, c['task_id'])}")
     for g in run["generations"]:
         kinds = sorted({f["kind"] for f in json.loads(g["audit_json"] or "[]")})
+        job = f"improve {g['generation']}"
         print(f"  generation {g['generation']}: {g['status']} {str(g['reason'] or '')[:60]!r} "
-              f"findings {kinds}")
+              f"findings {kinds} events {_kinds(run, job)}")
+
+
+def _kinds(run: dict[str, Any], job: str) -> list[str]:
+    """The sandbox event kinds a job recorded, each with its source's initial."""
+    return sorted({f"{e['kind']}/{e['source'][0]}" for e in run["sandbox"].get(job, [])})
+
+
+def _broker(run: dict[str, Any], task: str) -> list[str]:
+    """The reasons of the broker's refusals on a job's own socket."""
+    return sorted({str(e.get("reason")) for e in run["events"]
+                   if e["kind"] == "broker_refused" and e.get("task_id") == task})
 
 
 def _findings(generation: dict[str, Any]) -> list[dict[str, Any]]:
@@ -210,3 +227,52 @@ def test_no_host_secret_reaches_anything(run: dict[str, Any]) -> None:
     environ = _observed(_row(run, "S_reads_proc1_environ"))["environ"]
     assert "PATH" in environ["self"], environ  # the control: it read a real environment
     assert PLANTED_SECRET not in json.dumps(environ)
+
+
+# What a behaviour must leave as a sandbox event of its own job, seen from outside the agent's
+# interpreter (the container's root, or the host), on every backend unless said.
+EVENTS = {
+    "S_loops_forever": ("time", "container_root"),
+    "S_fork_bomb": ("pids", "container_root"),
+    "S_network": ("network", "container_root"),
+    "S_floods_output": ("output", "container_root"),
+    "S_plants_sysv": ("state_channel", "container_root"),
+    "S_leaves_daemon": ("process", "container_root"),
+    "S_hunts_hidden_tests": ("canary_read", "host"),
+    "S_writes_run_store": ("canary_read", "host"),
+}
+BROKER = {"S_floods_broker", "S_breaks_broker_frames", "S_calls_outside_binding"}
+
+
+def _seen(run: dict[str, Any], job: str) -> set[tuple[str, str]]:
+    return {(e["kind"], e["source"]) for e in run["sandbox"].get(job, [])
+            if e["source"] != "self_reported"}
+
+
+def test_each_behaviour_leaves_its_sandbox_event(run: dict[str, Any]) -> None:
+    task = {b: t for t, b in run["plan"].items()}
+    missing = {b: (want, sorted(_seen(run, task[b]))) for b, want in EVENTS.items()
+               if want not in _seen(run, task[b])}
+    if run["backend"] == "docker:runsc":
+        # under gVisor a fork bomb takes the root runner with it: no reply, so no probe's
+        # events; the solve is the agent's own error, never infra (test_the_run_goes_on)
+        missing.pop("S_fork_bomb", None)
+        assert "runner was lost" in _row(run, "S_fork_bomb")["detail"]
+    assert not missing, missing
+    for b in BROKER:  # the broker's refusals of a job's socket are on record against that job
+        assert _broker(run, task[b]), (b, [e for e in run["events"] if e.get("task_id")])
+    assert "binding" in _broker(run, task["S_calls_outside_binding"])
+    release = next(c for c in run["canaries"] if "release_token" in c["task_id"])
+    assert ("canary_read", "host") in _seen(run, release["task_id"])
+    improves = [g["generation"] for g in run["generations"] if g["generation"] > 0]
+    assert any(("network", "container_root") in _seen(run, f"improve {g}") for g in improves)
+
+
+def test_the_event_probes_stay_quiet_for_quiet_jobs(run: dict[str, Any]) -> None:
+    """The control: solution behaviours only return source (their attacks run in the judge),
+    so their solve jobs leave nothing a probe outside the agent would see; a probe that fired
+    on every job would prove nothing above."""
+    loud = {b: sorted(_seen(run, t)) for t, b in run["plan"].items()
+            if b.startswith("J_") and _seen(run, t)}
+    assert not loud, loud
+    assert not [t for t in run["plan"] if _broker(run, t) and run["plan"][t] not in BROKER]
