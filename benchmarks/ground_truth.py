@@ -54,6 +54,10 @@ class _Branch(Exception):
     """The enumeration reached a call it has no answer for yet."""
 
 
+def _points(value: float | None) -> str:
+    return "none" if value is None else f"{100 * value:.1f} points"
+
+
 def _alarm(_signum: int, _frame: FrameType | None) -> None:
     raise TimeoutError("example ran too long")
 
@@ -209,9 +213,8 @@ def main() -> int:
         print(f"{condition}: true pooled gain {100 * pooled:+.1f} points ({truth}); report: "
               f"{verdict['label']}, effect {100 * verdict['effect']:+.1f} points "
               f"(CI {100 * verdict['ci_low']:+.1f} to {100 * verdict['ci_high']:+.1f}, "
-              f"p = {verdict['p_value']:.3g}, noise floor "
-              f"{'none' if floor is None else f'{100 * floor:.1f}'} points, MDE "
-              f"{'none' if mde is None else f'{100 * mde:.1f}'} points)")
+              f"p = {verdict['p_value']:.3g}, noise floor {_points(floor)}, "
+              f"MDE {_points(mde)})")
         odds = verdict_odds(true_rates[condition], floor, args.replications)
         print("  at the true rates, decide() says: " + ", ".join(
             f"{label} {odds[label]:.3f}" for label in LABELS)
