@@ -31,13 +31,13 @@ try:
     from . import codec, frames
     from .frames import CandidateExit, JobTimeout, Refused, SolutionGone, SolutionOOM
     from .looks import Sink, signature_data, signature_from, solution_stdout
-    from .rebuild import EXCEPTIONS, ExceptionsAsData
+    from .rebuild import ExceptionsAsData
 except ImportError:  # deployed flat in the judge image, beside runner.py
     import codec  # type: ignore[no-redef]
     import frames  # type: ignore[no-redef]
     from frames import CandidateExit, JobTimeout, Refused, SolutionGone, SolutionOOM  # type: ignore[no-redef]
     from looks import Sink, signature_data, signature_from, solution_stdout  # type: ignore
-    from rebuild import EXCEPTIONS, ExceptionsAsData  # type: ignore[no-redef]
+    from rebuild import ExceptionsAsData  # type: ignore[no-redef]
 
 Malformed, NotPlainData, decode, encode = (codec.Malformed, codec.NotPlainData, codec.decode,
                                            codec.encode)
@@ -46,7 +46,7 @@ MAX_NEST = 48  # calls in flight at once across the boundary (callback -> call -
 BATCH = 4096  # items one pull may prefetch
 BATCH_SECONDS = 0.0002
 REPLIES = {"ret", "raise", "items", "oom", "refused"}
-__all__ = ["EXCEPTIONS", "CandidateExit", "JobTimeout", "Peer", "Refused", "SolutionGone",
+__all__ = ["CandidateExit", "JobTimeout", "Peer", "Refused", "SolutionGone",
            "SolutionOOM", "signature_data", "signature_from", "solution_stdout"]
 
 

@@ -24,7 +24,6 @@ import hashlib
 import io
 import math
 import os
-import random
 import resource
 import select
 import signal
@@ -116,6 +115,8 @@ def generated_case(spec: dict, reference: str, seed: int, size: int) -> tuple[st
         return _CACHE[key]
     namespace: dict = {"__name__": "__generator__"}
     exec(compile(spec["generator"], "generator.py", "exec"), namespace)
+    import random  # here, not at import: the zygote imports this file (see zygote.py)
+
     text = namespace["generate"](random.Random(seed), size)
     case = (text, _run_in_process(reference, text))
     _CACHE[key] = case

@@ -10,14 +10,6 @@ one: it ends the job (``CandidateExit``).
 
 from __future__ import annotations
 
-import csv
-import decimal
-import json
-import queue
-import re
-import statistics
-import struct
-import zlib
 from typing import Any
 
 try:
@@ -28,17 +20,26 @@ except ImportError:  # deployed flat in the judge image, beside runner.py
     from frames import CandidateExit, SolutionGone  # type: ignore[no-redef]
 
 
-def _exception_table() -> dict[tuple[str, str], type]:
-    table: dict[tuple[str, str], type] = {}
-    import builtins
-    for mod in (builtins, statistics, json.decoder, decimal, re, struct, csv, queue, zlib):
-        for obj in vars(mod).values():
-            if isinstance(obj, type) and issubclass(obj, Exception):
-                table[(obj.__module__, obj.__qualname__)] = obj
-    return table
+TABLE_MODULES = ("builtins", "statistics", "json.decoder", "decimal", "re", "struct", "csv",
+                 "queue", "zlib")
+_TABLE: dict[tuple[str, str], type] = {}
 
 
-EXCEPTIONS = _exception_table()
+def exceptions() -> dict[tuple[str, str], type]:
+    """The fixed table of exception classes, (module, qualname) -> class, made on first use.
+
+    Made late so that the zygote, which imports this file, never imports ``queue`` (and with it
+    ``threading``) or ``statistics`` (``random``): their at-fork handlers would run in every
+    solution process it forks. The runner makes it at start-up (``exceptions()``); a solution
+    process only when an exception reaches it."""
+    if not _TABLE:
+        import importlib
+
+        for name in TABLE_MODULES:
+            for obj in vars(importlib.import_module(name)).values():
+                if isinstance(obj, type) and issubclass(obj, Exception):
+                    _TABLE[(obj.__module__, obj.__qualname__)] = obj
+    return _TABLE
 
 
 class ExceptionsAsData:
@@ -100,7 +101,7 @@ class ExceptionsAsData:
                         setattr(exc, name, value)
                     except (AttributeError, TypeError):
                         pass
-            if cls not in EXCEPTIONS.values():
+            if cls not in exceptions().values():
                 exc.__rsi_message__ = message  # type: ignore[attr-defined]
         if self.runner:
             exc.__rsi_from_candidate__ = True  # type: ignore[attr-defined]
@@ -111,9 +112,10 @@ class ExceptionsAsData:
         made here with the sender's name (and its message as ``str``), once per peer."""
         if len(mro) < 1 or len(mro[0]) != 2:
             return None
-        if mro[0] in EXCEPTIONS:
-            return EXCEPTIONS[mro[0]]
-        base = next((EXCEPTIONS[c] for c in mro if c in EXCEPTIONS), None)
+        table = exceptions()
+        if mro[0] in table:
+            return table[mro[0]]
+        base = next((table[c] for c in mro if c in table), None)
         if base is None:
             return None
         module, qualname = mro[0]

@@ -10,12 +10,12 @@ Process layout, one runner per sandbox, one job at a time:
   length-prefixed JSON frames. It holds the hidden tests and runs them: ``check(candidate)``
   executes here, and ``candidate`` is a proxy that forwards each call to the solution process.
   Its own uid never changes.
-* **zygote** (zygote.py) is forked at start-up, before any job is read, so its memory never holds
-  a test. It forks one **solution process** per job, which drops to the unprivileged uid, applies
-  rlimits, loads the solution and serves calls. Arguments and results cross the process boundary
-  as data (codec.py: exact builtin and allow-listed stdlib types; callables and iterators as
-  handles, bridge.py), so objects whose ``==`` lies, trace hooks, frame or gc walks cannot reach
-  the code that compares results.
+* **zygote** (zygote.py) is started at start-up, before any job is read, as an interpreter of its
+  own, so its memory never holds a test. It forks one **solution process** per job, which drops to
+  the unprivileged uid, applies rlimits, loads the solution and serves calls. Arguments and results
+  cross the process boundary as data (codec.py: exact builtin and allow-listed stdlib types;
+  callables and iterators as handles, bridge.py), so objects whose ``==`` lies, trace hooks, frame
+  or gc walks cannot reach the code that compares results.
 * After each job the zygote kills every process owned by the job's uid, empties every writable
   root and puts back its owner, mode, times and extended attributes, and reports whatever cannot
   be wiped (System V IPC, abstract sockets, a survivor) as ``dirty``: the host then replaces the
@@ -46,12 +46,13 @@ import traceback
 from typing import Any
 
 if __package__:
-    from . import bridge, codec, io_job, zygote
+    from . import bridge, codec, io_job, rebuild, zygote
 else:  # deployed flat in the judge image: python3 -I does not put this directory on sys.path
     sys.path.append(os.path.dirname(os.path.abspath(__file__)))  # after the stdlib
     import bridge  # type: ignore[no-redef]
     import codec  # type: ignore[no-redef]
     import io_job  # type: ignore[no-redef]
+    import rebuild  # type: ignore[no-redef]
     import zygote  # type: ignore[no-redef]
 
 PROTOCOL = 2
@@ -184,14 +185,26 @@ class Runner:
         self.work_root, self.clean = work_root, clean
         # with a pid namespace, every writable root is wiped and checked after each job
         self.fresh = fresh([work_root, *clean]) if fresh is not None and reap_by_uid else None
-        cleanup = zygote.Cleanup(uid, reap_by_uid, clean, self.fresh)
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        # the zygote loads the same fresh.py: the file this class was compiled from
+        fresh_path = (fresh.__init__.__code__.co_filename
+                      if fresh is not None and reap_by_uid else None)
+        argv = zygote.command(child.fileno(), uid, reap_by_uid, work_root, clean, fresh_path)
+        os.set_inheritable(child.fileno(), True)
         pid = os.fork()
-        if pid == 0:
-            parent.close()
-            zygote.zygote_main(child, cleanup)
+        if pid == 0:  # before any job is read: nothing of a test is in this process yet
+            try:
+                devnull = os.open(os.devnull, os.O_RDWR)
+                os.dup2(devnull, 0)  # the host's channel: never the zygote's
+                os.dup2(devnull, 1)
+                os.execv(argv[0], argv)
+            finally:
+                os._exit(127)
         child.close()
         self.zygote, self.zygote_pid = parent, pid
+        if self.zygote.recv(1 << 10) != b'{"op": "ready"}':
+            raise RuntimeError("the zygote did not start (its error is on the runner's stderr)")
+        rebuild.exceptions()  # made here, not in the first job's time
         self.drain = OutputDrain()
         self.drain.start()
         self.output = JobOutput(sys.stdout)

@@ -1,8 +1,11 @@
 """The judge runner's zygote and the solution processes it forks (stdlib only; deployed beside
 runner.py).
 
-The zygote is forked by the runner at start-up, before any job is read, so its memory never
-holds a test. For each job it forks one **solution process**, which drops to the job's uid,
+The zygote is started by the runner at start-up, before any job is read, as an interpreter of
+its own (``python3 -I zygote.py --socket-fd N ...``): its memory never holds a test, and it
+imports only what a solution process needs, never ``threading`` or ``random``, whose at-fork
+handlers would run in every process it forks (a fork from the runner's interpreter cost about
+twice as much). For each job it forks one **solution process**, which drops to the job's uid,
 applies rlimits, loads the solution and serves calls (bridge.py). When the job ends it kills
 every process of that uid, then wipes and checks the sandbox (``Cleanup``): the runner's own
 process, which holds the tests, never changes its uid, and nothing that runs as the job's uid
@@ -11,6 +14,7 @@ is ever forked from it.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
@@ -23,7 +27,8 @@ from typing import Any
 
 if __package__:
     from . import bridge, io_job
-else:  # deployed flat in the judge image, beside runner.py
+else:  # deployed flat in the judge image, beside runner.py: python3 -I does not put this
+    sys.path.append(os.path.dirname(os.path.abspath(__file__)))  # directory on sys.path
     import bridge  # type: ignore[no-redef]
     import io_job  # type: ignore[no-redef]
 
@@ -131,17 +136,53 @@ class Cleanup:
     roots: list[str]
     fresh: Any = None
 
-    def after(self, workdir: str) -> str:
+    def after(self, workdir: str, survivors: int | None = None) -> str:
         """Wipe what the job could have left; return what could not be wiped, empty when the
-        sandbox is as fresh as before the job."""
+        sandbox is as fresh as before the job (``survivors``: the uid's processes still alive,
+        counted once they were all killed)."""
         if self.fresh is not None:
             self.fresh.wipe()
-            return "; ".join(self.fresh.leftovers(self.uid))
+            return "; ".join(self.fresh.leftovers(self.uid, survivors))
         if self.reap:
             for root in self.roots:
                 _remove_owned(root, self.uid)
         shutil.rmtree(workdir, ignore_errors=True)
         return ""
+
+
+def command(socket_fd: int, uid: int, reap: bool, work_root: str, clean: list[str],
+            fresh_path: str | None) -> list[str]:
+    """The command line that starts the zygote (``main``) with the runner's interpreter."""
+    flags = ["-I"] + (["-S"] if sys.flags.no_site else [])
+    cmd = [sys.executable, *flags, os.path.abspath(__file__), "--socket-fd", str(socket_fd),
+           "--uid", str(uid), "--reap", "uid" if reap else "group", "--work-root", work_root]
+    for path in clean:
+        cmd += ["--clean", path]
+    return cmd + (["--fresh", fresh_path] if fresh_path else [])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="the judge runner's zygote (runner.py starts it)")
+    parser.add_argument("--socket-fd", type=int, required=True)
+    parser.add_argument("--uid", type=int, required=True)
+    parser.add_argument("--reap", choices=["uid", "group"], required=True)
+    parser.add_argument("--work-root", required=True)
+    parser.add_argument("--clean", action="append", default=[])
+    parser.add_argument("--fresh", metavar="PATH")
+    args = parser.parse_args(argv)
+    reap = args.reap == "uid"
+    fresh = None
+    if args.fresh and reap:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("rsi_bench_fresh", args.fresh)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        fresh = module.Fresh([args.work_root, *args.clean])
+    sock = socket.socket(fileno=args.socket_fd)
+    zygote_main(sock, Cleanup(args.uid, reap, args.clean, fresh))
+    return 0
 
 
 def zygote_main(sock: socket.socket, cleanup: Cleanup) -> None:
@@ -150,6 +191,7 @@ def zygote_main(sock: socket.socket, cleanup: Cleanup) -> None:
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)  # the runner's stdin carries tests: never let a child inherit it
     os.dup2(devnull, 1)
+    sock.sendall(b'{"op": "ready"}')
     while True:
         try:
             msg, fds, _flags, _addr = socket.recv_fds(sock, 1 << 24, 4)
@@ -197,7 +239,7 @@ def _finish(pid: int, workdir: str, cleanup: Cleanup) -> dict:
     if remaining:
         dirty.append(f"{remaining} processes of uid {cleanup.uid} survived")
     try:
-        dirty.append(cleanup.after(workdir))
+        dirty.append(cleanup.after(workdir, remaining if cleanup.reap else None))
     except Exception as exc:  # noqa: BLE001 - the host replaces a dirty sandbox
         dirty.append(str(exc) or type(exc).__name__)
     return {"status": status, "dirty": "; ".join(filter(None, dirty))}
@@ -268,3 +310,7 @@ def _remove_owned(root: str, uid: int) -> None:
                         os.unlink(path)
             except OSError:
                 pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

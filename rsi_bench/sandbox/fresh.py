@@ -126,12 +126,16 @@ class Fresh:
             except OSError:
                 pass  # named by leftovers()
 
-    def leftovers(self, uid: int) -> list[str]:
-        """What the next job could still see of the last one; empty when nothing."""
+    def leftovers(self, uid: int, survivors: int | None = None) -> list[str]:
+        """What the next job could still see of the last one; empty when nothing.
+
+        ``survivors``: the caller's count of the uid's live processes, taken after the last of
+        them was killed (only root starts one, and nothing here does), else counted here."""
         found = []
-        survivors = [p for p in os.listdir("/proc") if p.isdigit() and _owned_live(p, uid)]
+        if survivors is None:
+            survivors = sum(p.isdigit() and _owned_live(p, uid) for p in os.listdir("/proc"))
         if survivors:
-            found.append(f"{len(survivors)} processes of uid {uid} survived")
+            found.append(f"{survivors} processes of uid {uid} survived")
         for root in self.roots:
             try:
                 if os.listdir(root):
