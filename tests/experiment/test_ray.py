@@ -37,6 +37,17 @@ improve_timeout = 60
 parallel_runs = 2
 """
 
+# Ray turns 127.0.0.1 into this machine's outward address unless multi-node clusters are off
+# (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, in every process of the cluster and in the drivers); with
+# them off `ray start --address` refuses to add a node, so this runs the same `ray start` with
+# that one refusal lifted: every node then listens on loopback only
+LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+RAY_START = ("import sys; from ray._private import ray_constants, services; "
+             "services.resolve_ip_for_localhost = lambda host: host; "
+             "ray_constants.ENABLE_RAY_CLUSTER = True; "
+             "from ray.scripts.scripts import main; sys.argv[0] = 'ray'; main()")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -62,16 +73,16 @@ class Cluster:
         self.temp = tempfile.mkdtemp(prefix="rsray", dir="/tmp")
         self.port = _free_port()
         self.address = f"127.0.0.1:{self.port}"
-        self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+        self.env = {**os.environ, **LOOPBACK}
 
     def start(self) -> None:
         common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--disable-usage-stats"]
-        subprocess.run(["ray", "start", "--head", f"--port={self.port}", f"--temp-dir={self.temp}",
-                        "--include-dashboard=false",
-                        f"--ray-client-server-port={_free_port()}", *common],
+        ray_start = [sys.executable, "-c", RAY_START, "start"]
+        subprocess.run([*ray_start, "--head", f"--port={self.port}", f"--temp-dir={self.temp}",
+                        "--include-dashboard=false", *common],
                        check=True, env=self.env, capture_output=True, timeout=120)
         self.head_pids = set(_pids_with(self.temp))
-        subprocess.run(["ray", "start", f"--address={self.address}", *common],
+        subprocess.run([*ray_start, f"--address={self.address}", *common],
                        check=True, env=self.env, capture_output=True, timeout=120)
         deadline = time.monotonic() + 60
         while len(self.alive_nodes()) < 2:
@@ -80,7 +91,8 @@ class Cluster:
 
     def nodes(self) -> list[dict[str, Any]]:
         code = (f"import json, ray; ray.init(address={self.address!r}, "
-                "logging_level='ERROR', log_to_driver=False); print(json.dumps(ray.nodes()))")
+                "logging_level='ERROR', log_to_driver=False); "
+                "print(json.dumps(ray.nodes()))")
         out = subprocess.run([sys.executable, "-c", code], env=self.env, capture_output=True,
                              text=True, timeout=120, check=True).stdout
         return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
@@ -89,9 +101,9 @@ class Cluster:
         return [n for n in self.nodes() if n["Alive"]]
 
     def raylet_pid(self, node: dict[str, Any]) -> int:
-        port = f"--node_manager_port={node['NodeManagerPort']}"
+        node_id = f"--node_id={node['NodeID']}"
         pids = [p for p, cmd in _pids_with(self.temp).items()
-                if "raylet" in cmd.split(" ")[0] and port in cmd]
+                if cmd.split(" ")[0].endswith("/raylet") and node_id in cmd.split(" ")]
         assert len(pids) == 1, pids
         return pids[0]
 
@@ -123,6 +135,8 @@ def cluster() -> Iterator[Cluster]:
         c.stop()
         left = _pids_with(c.temp)
         assert not left, f"Ray processes left: {left}"
+        ps = subprocess.run(["ps", "aux"], capture_output=True, text=True).stdout
+        assert c.temp not in ps
         assert not [cmd for cmd in left.values() if "raylet" in cmd or "gcs_server" in cmd]
 
 
@@ -130,7 +144,7 @@ def experiment(spec: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "rsi_bench.cli", "experiment", str(spec),
                              "--dir", str(out), "--replications", "200", *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})
+                            env={**os.environ, **LOOPBACK})
 
 
 def numbers(out: Path) -> dict[str, Any]:
