@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -137,6 +138,7 @@ def cluster() -> Iterator[Cluster]:
         assert not left, f"Ray processes left: {left}"
         ps = subprocess.run(["ps", "aux"], capture_output=True, text=True).stdout
         assert c.temp not in ps
+        shutil.rmtree(c.temp, ignore_errors=True)
         assert not [cmd for cmd in left.values() if "raylet" in cmd or "gcs_server" in cmd]
 
 
