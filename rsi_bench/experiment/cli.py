@@ -60,14 +60,25 @@ def plan(file: Path, pilot_dir: Path | None, replications: int | None) -> None:
               help="a pilot run for the plan printed before the experiment starts")
 @click.option("--replications", type=click.IntRange(200, 100_000), default=None,
               help="simulated replications per power estimate of the plan [default: 4000]")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
+              show_default=True,
+              help="local: runs in threads here; ray: each run one task on a Ray cluster")
+@click.option("--address", help="the Ray cluster to join (ray.init address, e.g. HOST:6379) "
+                                "[default: RAY_ADDRESS, else a running local cluster]")
 def experiment(file: Path, out_dir: Path | None, parallel: int | None, pilot_dir: Path | None,
-               replications: int | None) -> None:
+               replications: int | None, executor: str, address: str | None) -> None:
     """Run every (condition, seed) of FILE as runs under one directory, then one report."""
     from rsi_bench.experiment.runner import detectability, run_all
     from rsi_bench.experiment.spec import default_parallel_runs
     from rsi_bench.report import render_analysis
     from rsi_bench.results.analysis import analyze
 
+    if executor == "ray":
+        from rsi_bench.experiment.ray_executor import import_ray
+
+        import_ray()  # without Ray: one line, before any work
+    elif address is not None:
+        raise click.UsageError("--address is for --executor ray")
     spec = load_spec(file)
     out_dir = out_dir or Path("experiments") / spec.name
     planned = compute_plan(spec, pilot_dir, replications)
@@ -75,9 +86,17 @@ def experiment(file: Path, out_dir: Path | None, parallel: int | None, pilot_dir
         click.echo(line)
     parallel = parallel or spec.plan.parallel_runs or default_parallel_runs(
         spec.base.concurrency)
-    click.echo(f"running {len(spec.conditions) * len(spec.seeds)} runs in {out_dir}, "
-               f"{parallel} at a time")
-    runs = run_all(spec, out_dir, parallel=parallel, echo=lambda s: click.echo(s, err=True))
+    echo = lambda s: click.echo(s, err=True)  # noqa: E731
+    if executor == "ray":
+        from rsi_bench.experiment.ray_executor import run_all_ray
+
+        click.echo(f"running {len(spec.conditions) * len(spec.seeds)} runs in {out_dir} "
+                   "as Ray tasks, one per CPU of the cluster")
+        runs = run_all_ray(spec, out_dir, address=address, echo=echo)
+    else:
+        click.echo(f"running {len(spec.conditions) * len(spec.seeds)} runs in {out_dir}, "
+                   f"{parallel} at a time")
+        runs = run_all(spec, out_dir, parallel=parallel, echo=echo)
     analysis = analyze(runs)
     paths = render_analysis(analysis, out_dir / "report", name=spec.name)
     lines = detectability(analysis.condition_verdicts, planned.mde)

@@ -4,7 +4,8 @@ one report. Re-running the same command resumes every run from its committed wor
 Layout::
 
     DIR/experiment.json      the experiment as first started (a different file is refused)
-    DIR/runs/<cond>-s<seed>/ one run directory each (run.sqlite, agents/)
+    DIR/runs/<cond>-s<seed>/ one run directory each (run.sqlite, agents/; ray-attempts.jsonl
+                             with --executor ray)
     DIR/report/              the report over all runs (rsi_bench.report)
 """
 
