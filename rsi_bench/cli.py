@@ -166,6 +166,10 @@ def tasks_validate(suite: str, sandbox: str, runtime: str | None, workers: int,
         click.echo(f"FAIL {v.task_id} ({what}): {v.status}: {v.detail}", err=True)
     click.echo(f"{len(verdicts) - len(bad)}/{len(verdicts)} reference checks pass "
                f"({len(loaded)} tasks, suite hash {loaded.content_hash()[:16]})")
+    unchecked = sum(not task.reference for task in loaded)
+    if unchecked:
+        click.echo(f"{unchecked} tasks have no reference solution (their dataset publishes "
+                   "none): only their format was checked")
     if bad:
         raise SystemExit(1)
 

@@ -4,7 +4,9 @@
 ``.jsonl``/``.json``/``.parquet``/``.csv`` file. Keys: ``split`` (default ``test``, else the only
 split), ``layout`` (a preset column mapping from ``LAYOUTS``), ``config`` and ``revision`` (for
 the hub), and a task field name from ``FIELDS`` to map it to another column, e.g.
-``hf:mbpp?layout=mbpp&prompt=text``. tasks/README.md has the details.
+``hf:mbpp?layout=mbpp&prompt=text``. The io layouts (``livecodebench``, ``codecontests``) read
+their datasets' own schemas (hf_io.py) and take ``checker`` instead of column names.
+tasks/README.md has the details.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from urllib.parse import parse_qsl
 from rsi_bench import pyparse
 from rsi_bench.errors import SuiteError, TaskFormatError
 from rsi_bench.tasks.core import task_from_mapping
+from rsi_bench.tasks.hf_io import IO_LAYOUTS, rows_to_io_tasks
 from rsi_bench.tasks.model import Suite, Task
 
 FIELDS = ("id", "prompt", "entry_point", "tests", "solution", "reference", "test_list",
@@ -35,7 +38,7 @@ LAYOUTS: dict[str, dict[str, str]] = {
 }
 ID_PREFIX = {"humaneval": "HumanEval", "mbpp": "Mbpp"}
 DATA_FILES = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
-_OPTIONS = ("split", "layout", "config", "revision")
+_OPTIONS = ("split", "layout", "config", "revision", "checker")
 
 
 @dataclass(frozen=True)
@@ -46,10 +49,11 @@ class HfSpec:
     config: str | None = None
     revision: str | None = None
     columns: dict[str, str] = field(default_factory=dict)
+    checker: str | None = None  # io layouts: overrides the dataset's own comparison
 
     def mapping(self) -> dict[str, str]:
         """Task field -> column: the layout's preset with the spec's overrides."""
-        return {**LAYOUTS[self.layout], **self.columns}
+        return {**LAYOUTS.get(self.layout, {}), **self.columns}
 
 
 def parse_hf_spec(spec: str) -> HfSpec:
@@ -72,10 +76,17 @@ def parse_hf_spec(spec: str) -> HfSpec:
             known = ", ".join(_OPTIONS + FIELDS)
             raise SuiteError(f"hf:{spec}: unknown option {key!r} (known: {known})")
     layout = options.get("layout", "humaneval")
-    if layout not in LAYOUTS:
-        raise SuiteError(f"hf:{spec}: unknown layout {layout!r} (known: {', '.join(LAYOUTS)})")
+    if layout not in LAYOUTS and layout not in IO_LAYOUTS:
+        known = ", ".join((*LAYOUTS, *IO_LAYOUTS))
+        raise SuiteError(f"hf:{spec}: unknown layout {layout!r} (known: {known})")
+    if layout in IO_LAYOUTS and columns:
+        raise SuiteError(f"hf:{spec}: layout {layout!r} reads its dataset's own schema; column "
+                         f"options ({', '.join(columns)}) apply to function layouts only")
+    if "checker" in options and layout not in IO_LAYOUTS:
+        raise SuiteError(f"hf:{spec}: checker= applies to the io layouts "
+                         f"({', '.join(IO_LAYOUTS)}) only")
     return HfSpec(dataset, options.get("split"), layout, options.get("config"),
-                  options.get("revision"), columns)
+                  options.get("revision"), columns, options.get("checker"))
 
 
 def load_hf_suite(spec: str, *, seed: int = 0) -> Suite:
@@ -90,12 +101,19 @@ def load_hf_suite(spec: str, *, seed: int = 0) -> Suite:
         if col not in columns:
             raise TaskFormatError(f"{where}: column '{col}' (task field '{name}'): missing "
                                   f"(columns: {', '.join(columns)})")
-    tasks = rows_to_tasks(rows, parsed.mapping(), layout=parsed.layout, where=where)
+    note = ""
+    if parsed.layout in IO_LAYOUTS:
+        tasks, note = rows_to_io_tasks(rows, parsed.layout, where=where, checker=parsed.checker)
+        if not tasks:
+            raise SuiteError(f"{where}: no stdin/stdout task in the chosen split ({note})")
+    else:
+        tasks = rows_to_tasks(rows, parsed.mapping(), layout=parsed.layout, where=where)
     counts = Counter(task.id for task in tasks)
     duplicates = sorted(task_id for task_id, count in counts.items() if count > 1)
     if duplicates:
         raise TaskFormatError(f"{where}: duplicate task ids {duplicates[:5]}")
-    return Suite(name=f"hf:{spec}", tasks=tuple(tasks), seed=seed, description=where)
+    return Suite(name=f"hf:{spec}", tasks=tuple(tasks), seed=seed,
+                 description=f"{where} ({note})" if note else where)
 
 
 def load_rows(spec: HfSpec) -> list[dict[str, Any]]:

@@ -34,8 +34,9 @@ def validation_jobs(tasks: Iterable[Task]) -> list[Job]:
                 jobs.append(Job(task, solution, key))
                 if task.examples:
                     jobs.append(Job(examples_task(task), solution, key + 1))
-        if task.kind == "io":
+        if task.kind == "io" and task.brute_force:  # public io suites publish none
             jobs.append(Job(io_tasks.cross_check_task(task), task.brute_force, 4))
+        if task.kind == "io" and task.reference:
             for variant in SimTask.from_reference(task.reference, task.entry_point).wrong_variants:
                 jobs.append(Job(task, variant, 5))
     return jobs
