@@ -60,7 +60,8 @@ def make_sample(result: ResultRow, task: Task | None, calls: list[CallRow], samp
         messages = [ChatMessageUser(content=prompt, source="input")]
     shared = samples_of_task > 1 and bool(calls)
     metadata: dict[str, Any] = {
-        "split": result.split, "entry_point": task.entry_point if task else None,
+        "split": result.split, "kind": task.kind if task else None,
+        "entry_point": task.entry_point if task else None,
         "status": result.status, "solve_status": result.solve_status, "sample": result.sample,
         "source": task.source if task else None, "difficulty": task.difficulty if task else None,
         "tags": list(task.tags) if task else [], "model_call_ids": [c.id for c in calls],

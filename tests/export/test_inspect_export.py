@@ -163,6 +163,7 @@ def test_every_generation_reads_back_as_written(tmp_path: Path) -> None:
             assert task.idiomatic_reference.strip() not in sample.model_dump_json()
             assert sample.target == ""
             assert sample.metadata["split"] == w.splits[task.id]
+            assert sample.metadata["kind"] == task.kind
             assert sample.output.completion == task.reference
             assert sample.scores["judge"].metadata["status"] == w.verdicts[g][(task.id, 0)]
     assert logs[2].status == "error" and "does not import" in logs[2].error.message
