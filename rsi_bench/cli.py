@@ -144,33 +144,52 @@ def tasks_show(suite: str, task_id: str, hidden: bool) -> None:
 
 @tasks.command("validate")
 @_suite_option
+@click.option("--repeat", type=click.IntRange(1, 10), default=1, show_default=True,
+              help="judge everything N times, each round with fresh sandboxes; fail on any "
+                   "verdict that differs between rounds")
 @_judge_options
-def tasks_validate(suite: str, sandbox: str, runtime: str | None, workers: int,
+def tasks_validate(suite: str, repeat: int, sandbox: str, runtime: str | None, workers: int,
                    timeout: float) -> None:
     """Judge every reference solution, idiomatic ones included (and every visible example);
-    fail on any miss."""
+    fail on any miss, or (with --repeat) on any verdict that a repeated judging changes."""
     from rsi_bench.tasks import load_suite
-    from rsi_bench.tasks.validate import ALL_CHECKS, as_expected, validation_jobs
+    from rsi_bench.tasks.validate import ALL_CHECKS, as_expected, disagreements, validation_jobs
 
     loaded = load_suite(suite)
     jobs = validation_jobs(loaded)
-    progress = _Progress(len(jobs), f"validating {loaded.name}")
-    try:
-        with _make_judge(backend_name(sandbox, runtime), workers, timeout) as judge:
-            verdicts = judge.judge_many(jobs, progress)
-    finally:
-        progress.close()
-    bad = [v for v in verdicts if not as_expected(v)]
-    for v in bad:
-        what = ALL_CHECKS[v.key]
-        click.echo(f"FAIL {v.task_id} ({what}): {v.status}: {v.detail}", err=True)
-    click.echo(f"{len(verdicts) - len(bad)}/{len(verdicts)} reference checks pass "
-               f"({len(loaded)} tasks, suite hash {loaded.content_hash()[:16]})")
+    rounds, bad = [], []
+    for round_ in range(1, repeat + 1):
+        label = f"validating {loaded.name}" + (f" (round {round_} of {repeat})" if repeat > 1
+                                                 else "")
+        progress = _Progress(len(jobs), label)
+        try:
+            with _make_judge(backend_name(sandbox, runtime), workers, timeout) as judge:
+                verdicts = judge.judge_many(jobs, progress)
+        finally:
+            progress.close()
+        rounds.append(verdicts)
+        for v in verdicts:
+            if not as_expected(v):
+                bad.append(v)
+                where = f", round {round_}" if repeat > 1 else ""
+                click.echo(f"FAIL {v.task_id} ({ALL_CHECKS[v.key]}{where}): {v.status}: "
+                           f"{v.detail}", err=True)
+    differ = disagreements(jobs, rounds)
+    for line in differ:
+        click.echo(line, err=True)
+    failed = {id(v) for v in bad}
+    ok = sum(all(id(r[i]) not in failed for r in rounds) for i in range(len(jobs)))
+    summary = f"{ok}/{len(jobs)} reference checks pass"
+    if repeat > 1:
+        summary += (f" in each of {repeat} judgings, "
+                    + (f"{len(differ)} with differing verdicts" if differ else
+                       "verdicts identical"))
+    click.echo(f"{summary} ({len(loaded)} tasks, suite hash {loaded.content_hash()[:16]})")
     unchecked = sum(not task.reference for task in loaded)
     if unchecked:
         click.echo(f"{unchecked} tasks have no reference solution (their dataset publishes "
                    "none): only their format was checked")
-    if bad:
+    if bad or differ:
         raise SystemExit(1)
 
 

@@ -4,7 +4,7 @@ inputs and none of its wrong variants (the simulated model's) passes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from rsi_bench.judge import Job, Verdict
@@ -22,6 +22,26 @@ MUST_NOT_PASS = frozenset({5})
 def as_expected(verdict: Verdict) -> bool:
     """Did this validation job come out as it must (pass, or for a wrong variant, not pass)?"""
     return verdict.passed != (verdict.key in MUST_NOT_PASS)
+
+
+def repeatable(verdict: Verdict) -> tuple[str, str]:
+    """What a repeated judging must reproduce exactly: the status, and for a pass or a fail its
+    detail too (how many tests passed, which one failed). The detail of a timeout, an error or
+    an oom is left out: which clock stopped a program (CPU or wall), and at which test, depends
+    on the machine's load, not on the program."""
+    return verdict.status, verdict.detail if verdict.status in ("pass", "fail") else ""
+
+
+def disagreements(jobs: Sequence[Job], rounds: Sequence[Sequence[Verdict]]) -> list[str]:
+    """One line per job whose verdicts differ between judging rounds (``rounds[r][i]`` is job
+    ``i``'s verdict in round ``r``), naming the task, the check and every round's verdict."""
+    lines = []
+    for index, job in enumerate(jobs):
+        seen = [verdicts[index] for verdicts in rounds]
+        if len({repeatable(v) for v in seen}) > 1:
+            each = "; ".join(f"round {r}: {v.status}: {v.detail}" for r, v in enumerate(seen, 1))
+            lines.append(f"DISAGREE {job.task.id} ({ALL_CHECKS[job.key]}): {each}")
+    return lines
 
 
 def validation_jobs(tasks: Iterable[Task]) -> list[Job]:

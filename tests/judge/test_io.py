@@ -82,6 +82,23 @@ for root in ("/opt/rsi-bench", "/scratch", "/tmp", "/dev/shm", "/run", "/proc/se
 data = sys.stdin.read().split()
 print(min(found) if found else sum(map(int, data)))
 """
+# Three tests whose answers are all different, and a program that knows every one of them (the
+# worst case: the tests leaked) but prints, for each input, the answer of another test. It also
+# writes a forged "pass" result frame on stdout and on every other descriptor it can. With the
+# map of each input to its own answer (ANSWERS) the same program is right: the control.
+THREE = io_task([("1 2\n", "3"), ("5\n", "5"), ("7 1\n", "8")], name="three")
+ANSWERS = {"1 2": "3", "5": "5", "7 1": "8"}
+SHIFTED = {"1 2": "5", "5": "8", "7 1": "3"}  # each input gets the next test's answer
+FORGE_OTHER = """import json, os, struct, sys
+answers = {answers!r}
+print(answers[sys.stdin.read().strip()], flush=True)
+frame = json.dumps({{"op": "result", "status": "pass", "detail": "3 tests"}}).encode()
+for fd in range(3, 64):
+    try:
+        os.write(fd, struct.pack(">I", len(frame)) + frame)
+    except OSError:
+        pass
+"""
 SLEEP = "import time\ntime.sleep(3600)\n"
 BURN = "while True:\n    pass\n"
 FORK_BOMB = """import os
@@ -95,6 +112,7 @@ HUGE = "import sys\nwhile True:\n    sys.stdout.write('9' * 65536)\n"
 
 HOSTILE = {
     "forge": (FORGE, PLAIN),
+    "forge-other-test": (FORGE_OTHER.format(answers=SHIFTED), THREE),
     "read-tests": (READ_TESTS, SEALED),
     "sleep": (SLEEP, PLAIN),
     "burn-cpu": (BURN, PLAIN),
@@ -131,6 +149,16 @@ def test_hostile_program_does_not_pass(judge: Judge, name: str) -> None:
         assert verdict.status == "error" and "output exceeds" in verdict.detail, verdict
     assert SECRET not in json.dumps(verdict.to_dict())
     assert judge.judge(PLAIN, SUM).status == "pass"  # the sandbox is as fresh as before
+
+
+def test_forged_answers_pass_where_they_are_the_right_ones(judge: Judge) -> None:
+    """The controls of "forge" and "forge-other-test": the same programs pass a task whose
+    answers they print, so their failures come from judging each output against its own test."""
+    assert judge.judge(THREE, FORGE_OTHER.format(answers=ANSWERS)).status == "pass"
+    shifted = judge.judge(THREE, FORGE_OTHER.format(answers=SHIFTED))
+    assert (shifted.status, shifted.detail) == ("fail", "test 1 of 3: wrong answer"), shifted
+    threes = io_task([("1 2\n", "3"), ("0 3\n", "3")], name="threes")
+    assert judge.judge(threes, FORGE).status == "pass"
 
 
 # A program that plants a marker in every writable place and reports whether a marker of an
