@@ -112,6 +112,8 @@ class _Worker:
             "prelude": job.task.prompt, "seed": task_seed(job.task.id), "timeout": timeout,
             "memory_mb": limits.job_memory_mb,
         }
+        if job.task.kind == "repo":  # judge/repo_job.py is not deployed in the sandbox yet
+            raise JudgeError(f"{job.task.id}: repo tasks cannot be judged in a sandbox yet")
         if job.task.kind == "io":  # a program on stdin/stdout: its own limits, per test
             frame, timeout = io_frame(frame["id"], job.task, job.solution)
         start = time.monotonic()
