@@ -8,7 +8,8 @@ SWE-bench's semantics, with the steps split between who may do what:
    all root-owned and read-only to the job's uid. A diff that does not parse or apply, leaves
    the repository, or touches a test file, a file of the test_patch, or anything that changes
    how pytest or Python starts is ``invalid`` and nothing runs;
-2. it adds a sentinel test of its own under a random name, one that always fails;
+2. it adds a sentinel test of its own, one that always fails, under a random name beside the
+   hidden tests and at a random place in the run order;
 3. the zygote forks the test process: it becomes the job uid, takes the rlimits and execs
    ``python3 -I -B repo_plugin.py`` (pytest with the result plugin, from outside the
    repository) on the FAIL_TO_PASS and PASS_TO_PASS node ids and the sentinel, with a
@@ -108,8 +109,9 @@ class Garbage(ValueError):
     """The result channel carried something the plugin does not write."""
 
 
-def parse_records(data: bytes, nodes: set[str]) -> tuple[list[dict], int | None]:
-    """(records, exit status of the closing record or None), checked line by line."""
+def parse_records(data: bytes, nodes: set[str], key: str) -> tuple[list[dict], int | None]:
+    """(records, exit status of the closing record or None), checked line by line: each must
+    carry the job's ``key``."""
     records, end = [], None
     seen: set[tuple[str, str]] = set()
     if data and not data.endswith(b"\n"):
@@ -123,19 +125,19 @@ def parse_records(data: bytes, nodes: set[str]) -> tuple[list[dict], int | None]
             record = json.loads(line)
         except ValueError:
             raise Garbage("a line that is not JSON") from None
-        if not isinstance(record, dict):
-            raise Garbage("a record that is not an object")
+        if not isinstance(record, dict) or record.pop("key", None) != key:
+            raise Garbage("a record that is not the plugin's")
         if set(record) == {"end"} and type(record["end"]) is int:
             end = record["end"]
         elif set(record) == {"collect", "outcome"} and record["outcome"] == "failed":
             pass
         elif set(record) == {"node", "when", "outcome"}:
-            key = (record["node"], record["when"])
+            phase = (record["node"], record["when"])
             if record["node"] not in nodes or record["when"] not in ("setup", "call", "teardown") \
                     or record["outcome"] not in ("passed", "failed", "skipped", "xfailed",
-                                                 "xpassed") or key in seen:
+                                                 "xpassed") or phase in seen:
                 raise Garbage(f"an unexpected record for {str(record['node'])[:80]!r}")
-            seen.add(key)
+            seen.add(phase)
         else:
             raise Garbage("a record of an unknown shape")
         records.append(record)
@@ -148,12 +150,16 @@ def parse_records(data: bytes, nodes: set[str]) -> tuple[list[dict], int | None]
 def child_main(job: dict, fds: list[int]) -> None:
     """Runs in the process the zygote forked: set up, then exec pytest. Never returns."""
     try:
-        (result_w,) = fds
+        import fcntl
+
+        # out of the way of 3 and 4 first: either may be where the other one arrived
+        result_w, key_r = (fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in fds)
         devnull = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):  # pytest's output quotes the hidden tests: no one reads it
             os.dup2(devnull, fd)
         os.dup2(result_w, 3)
-        os.closerange(4, 1 << 16)
+        os.dup2(key_r, 4)
+        os.closerange(5, 1 << 16)
         os.setsid()
         try:
             with open("/proc/self/oom_score_adj", "w") as f:
@@ -222,7 +228,9 @@ def run(runner: Any, job: dict) -> dict:
     except (DiffError, UnicodeDecodeError) as exc:
         _discard(runner, workdir)
         return result("invalid", f"the diff does not apply: {exc}", {})
-    sentinel = f"test_{os.urandom(6).hex()}.py"
+    # beside the hidden tests, under a name like theirs, at a random place in the run order
+    folder = "tests/" if os.path.isdir(os.path.join(repo, "tests")) else ""
+    sentinel = f"{folder}test_{os.urandom(6).hex()}.py"
     write_files(repo, {sentinel: SENTINEL})
     _readable(repo)
     ini = os.path.join(workdir, "pytest.ini")
@@ -232,31 +240,38 @@ def run(runner: Any, job: dict) -> dict:
     if runner.fresh is not None:
         runner.fresh.restore(runner.work_root)  # making the work dir moved its times
     guard = f"{sentinel}::test_sentinel"
+    order = list(nodes)
+    order.insert(int.from_bytes(os.urandom(2), "big") % (len(order) + 1), guard)
     argv = [PLUGIN, "-c", ini, "--rootdir", repo, "-q", "-p", "no:cacheprovider",
-            "--continue-on-collection-errors", *nodes, guard]
+            "--continue-on-collection-errors", *order]
     res_r, res_w = os.pipe()
+    key_r, key_w = os.pipe()
+    key = os.urandom(16).hex()
+    os.write(key_w, key.encode())
+    os.close(key_w)
     cpu_s, wall_s = int(job.get("cpu_s", CPU_S)), float(job.get("wall_s", WALL_S))
     child = {"kind": "repo", "uid": runner.uid, "workdir": workdir, "repo": repo, "home": home,
              "python": sys.executable, "argv": argv, "cpu_s": cpu_s,
              "memory_mb": job["memory_mb"], "nproc": job.get("nproc", 32),
              "fsize_mb": job.get("fsize_mb", 16)}
     oom_before = _oom_kills()
-    pid = runner._zygote_call({"op": "spawn", "job": child}, [res_w])["pid"]
+    pid = runner._zygote_call({"op": "spawn", "job": child}, [res_w, key_r])["pid"]
     os.close(res_w)
+    os.close(key_r)
     try:
         timed_out, data = _collect(res_r, wall_s)
     finally:
         os.close(res_r)
         # the zygote kills the test process's uid, then wipes and checks the sandbox
         finished = runner._zygote_call({"op": "finish", "pid": pid, "workdir": workdir})
-    status, detail, tests = _decide(data, spec, guard, finished["status"], timed_out,
+    status, detail, tests = _decide(data, key, spec, guard, finished["status"], timed_out,
                                     _oom_kills() > oom_before, wall_s)
     if finished["dirty"]:
         status, detail = "error", "left state behind that could not be wiped"
     return result(status, detail, tests, finished["dirty"])
 
 
-def _decide(data: bytes | None, spec: dict, guard: str, exit_status: int,
+def _decide(data: bytes | None, key: str, spec: dict, guard: str, exit_status: int,
             timed_out: bool, oom: bool, wall_s: float) -> tuple[str, str, dict]:
     """(status, detail, per-test outcomes) from what the channel carried and how pytest
     ended."""
@@ -264,7 +279,7 @@ def _decide(data: bytes | None, spec: dict, guard: str, exit_status: int,
     if data is None:
         return "error", f"the result channel carried over {CHANNEL_CAP >> 20} MiB", {}
     try:
-        records, end = parse_records(data, {*nodes, guard})
+        records, end = parse_records(data, {*nodes, guard}, key)
     except Garbage as exc:
         if timed_out:  # a record cut short by the kill
             return "timeout", f"pytest ran over the wall clock of {wall_s:.0f} s", {}
@@ -285,8 +300,8 @@ def _decide(data: bytes | None, spec: dict, guard: str, exit_status: int,
     failing = [n for n in nodes if tests[n] not in PASSING]
     if failing:  # counts only: the node ids name hidden tests
 
-        def passed(key: str) -> str:
-            return f"{sum(tests[n] in PASSING for n in spec[key])}/{len(spec[key])}"
+        def passed(field: str) -> str:
+            return f"{sum(tests[n] in PASSING for n in spec[field])}/{len(spec[field])}"
 
         return "fail", (f"{len(failing)} of {len(nodes)} tests did not pass (FAIL_TO_PASS "
                         f"{passed('FAIL_TO_PASS')} passed, PASS_TO_PASS "

@@ -3,9 +3,12 @@
 Deployed beside runner.py in the judge image (root-owned, outside the repository).
 
 The plugin writes one JSON line per test phase (``setup``, ``call``, ``teardown``) and per
-collection error to that pipe, then one closing line with pytest's exit status. The runner reads
-outcomes only from there: never from pytest's output, a junit file or the exit code alone, and it
-treats a process that ends without the closing line, or a line it does not expect, as an error.
+collection error to that pipe, then one closing line with pytest's exit status. Every line carries
+a key the runner made for this job, read from file descriptor 4 (then closed) before pytest is
+imported, so before any code of the repository runs: a process the tests start, or code that
+only finds the pipe, cannot write a line the runner accepts. The runner reads outcomes only from
+there: never from pytest's output, a junit file or the exit code alone, and it treats a process
+that ends without the closing line, or a line it does not expect, as an error.
 
 The repository's code runs in this same interpreter (the tests import it), so it can reach this
 plugin and its pipe: see the README's threat model. What it cannot change is which tests the
@@ -18,14 +21,15 @@ import json
 import os
 import sys
 
-RESULT_FD = 3
+RESULT_FD, KEY_FD = 3, 4
 
 
 class ResultPlugin:
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
+    def __init__(self, fd: int, key: str) -> None:
+        self.fd, self.key = fd, key
 
     def _send(self, record: dict) -> None:
+        record["key"] = self.key
         data = (json.dumps(record, separators=(",", ":")) + "\n").encode()
         view = memoryview(data)
         while view:
@@ -47,9 +51,11 @@ class ResultPlugin:
 
 def main(argv: list[str]) -> int:
     os.fstat(RESULT_FD)  # the runner's pipe must be there before any test code runs
+    key = os.read(KEY_FD, 128).decode()
+    os.close(KEY_FD)
     import pytest
 
-    return int(pytest.main(argv, plugins=[ResultPlugin(RESULT_FD)]))
+    return int(pytest.main(argv, plugins=[ResultPlugin(RESULT_FD, key)]))
 
 
 if __name__ == "__main__":
