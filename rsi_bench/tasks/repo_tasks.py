@@ -4,7 +4,7 @@
 The hidden part becomes one JSON document in ``Task.tests``, read by ``judge/repo_job.py``:
 
     {"files": {path: text}, "test_patch": diff, "FAIL_TO_PASS": [node id],
-     "PASS_TO_PASS": [node id], "base_commit": str}
+     "PASS_TO_PASS": [node id], "base_commit": str, "time_limit_s": float}
 
 ``Task.reference`` is the reference diff; ``Task.prompt`` is the problem statement followed by
 the repository's files (what an agent sees; never the test_patch).
@@ -23,7 +23,8 @@ from rsi_bench.tasks.model import Task
 
 REQUIRED = ("schema_version", "kind", "problem_statement", "files", "FAIL_TO_PASS",
             "PASS_TO_PASS", "test_patch", "reference")
-OPTIONAL = ("base_commit", "difficulty", "tags")
+OPTIONAL = ("base_commit", "difficulty", "tags", "time_limit_s")
+TIME_LIMIT_S = 30.0  # CPU seconds of the whole pytest run; its wall clock is 4 x this + 10 s
 
 
 def files_hash(files: Mapping[str, str]) -> str:
@@ -83,10 +84,13 @@ def repo_task_from_mapping(data: Mapping[str, Any], *, task_id: str, where: str,
     tags = data.get("tags", [])
     if not isinstance(tags, list) or not set(tags) <= known_tags:
         raise fail("tags", f"must be a list of known tags ({', '.join(sorted(known_tags))})")
+    limit = data.get("time_limit_s", TIME_LIMIT_S)
+    if type(limit) not in (int, float) or not 1 <= limit <= 600:
+        raise fail("time_limit_s", "must be a number of seconds from 1 to 600")
     base = data.get("base_commit", files_hash(files))
     spec = {"files": dict(files), "test_patch": data["test_patch"],
             "FAIL_TO_PASS": list(data["FAIL_TO_PASS"]), "PASS_TO_PASS": list(data["PASS_TO_PASS"]),
-            "base_commit": base}
+            "base_commit": base, "time_limit_s": float(limit)}
     return Task(id=task_id, prompt=render(data["problem_statement"], files), entry_point="",
                 tests=json.dumps(spec, sort_keys=True, ensure_ascii=False),
                 reference=data["reference"], source=source, difficulty=difficulty,

@@ -1,17 +1,16 @@
-"""Repo tasks: the format, the view, and the pytest job on the rsi-repo suite.
-
-The job runs here as a subprocess of the test (``repo_job.run``), the code the judge would run;
-it is not yet wired into the judge sandbox (see tasks/README.md, "repo tasks").
-"""
+"""Repo tasks: the format, the view, and the rsi-repo suite judged in the docker judge (the
+reference passes; the repository as it is fails every FAIL_TO_PASS test and passes every
+PASS_TO_PASS one; diffs that touch what they may not are invalid). Hostile repository code, on
+every isolating backend: tests/judge/test_repo_hostile.py."""
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Iterator
 
 import pytest
 
 from rsi_bench.errors import TaskFormatError
-from rsi_bench.judge import repo_job
+from rsi_bench.judge import Judge, repo_job
 from rsi_bench.judge.repo_diff import DiffError, apply
 from rsi_bench.tasks import load_suite
 from rsi_bench.tasks.core import task_from_mapping
@@ -21,8 +20,13 @@ SUITE = load_suite("rsi-repo")
 TASK = SUITE.get("rsi-repo/intervals_touching")
 
 
-def judge(task, diff):
-    return repo_job.run(spec(task), diff, python=sys.executable)
+@pytest.fixture(scope="module")
+def docker_judge() -> Iterator[Judge]:
+    from sandboxes import require_backend
+
+    require_backend("docker")
+    with Judge("docker", workers=2, run_label="test-repo-tasks") as j:
+        yield j
 
 
 def add_file(path: str, text: str) -> str:
@@ -31,7 +35,7 @@ def add_file(path: str, text: str) -> str:
             + "".join(f"+{line}\n" for line in lines))
 
 
-def test_suite_has_five_repositories_of_several_modules():
+def test_suite_has_repositories_of_several_modules():
     assert len(SUITE) >= 5
     for task in SUITE:
         doc = spec(task)
@@ -69,22 +73,28 @@ def test_format_errors_name_the_field():
             task_from_mapping({**data, field: value}, task_id="x/a", where="a.toml", source="x")
 
 
+@pytest.mark.docker
 @pytest.mark.parametrize("task", SUITE.tasks, ids=lambda t: t.id)
-def test_reference_passes_and_unpatched_fails_every_fail_to_pass(task):
+def test_reference_passes_and_unpatched_fails_every_fail_to_pass(task, docker_judge):
     doc = spec(task)
-    good = judge(task, task.reference)
-    assert good["status"] == "pass", good
-    assert set(good["tests"].values()) == {"passed"}
-    bare = judge(task, "")
-    assert bare["status"] == "fail"
-    assert all(bare["tests"][t] == "failed" for t in doc["FAIL_TO_PASS"]), bare["tests"]
-    assert all(bare["tests"][t] == "passed" for t in doc["PASS_TO_PASS"]), bare["tests"]
+    good = docker_judge.judge(task, task.reference)
+    assert good.status == "pass", good
+    assert good.test_outcomes == dict.fromkeys(doc["FAIL_TO_PASS"] + doc["PASS_TO_PASS"],
+                                               "passed")
+    bare = docker_judge.judge(task, "")
+    assert bare.status == "fail", bare
+    outcomes = bare.test_outcomes
+    assert all(outcomes[t] == "failed" for t in doc["FAIL_TO_PASS"]), outcomes
+    assert all(outcomes[t] == "passed" for t in doc["PASS_TO_PASS"]), outcomes
+    for test in doc["FAIL_TO_PASS"] + doc["PASS_TO_PASS"]:  # the detail names no hidden test
+        assert test.split("::")[-1] not in bare.detail
 
 
-def test_a_diff_that_does_not_apply_is_invalid():
+@pytest.mark.docker
+def test_a_diff_that_does_not_apply_is_invalid(docker_judge):
     diff = "--- a/intervals/merge.py\n+++ b/intervals/merge.py\n@@ -1,1 +1,1 @@\n-nope\n+yes\n"
-    assert judge(TASK, diff)["status"] == "invalid"
-    assert judge(TASK, "this is not a diff")["status"] == "invalid"
+    assert docker_judge.judge(TASK, diff).status == "invalid"
+    assert docker_judge.judge(TASK, "this is not a diff").status == "invalid"
 
 
 HOSTILE = {
@@ -107,17 +117,29 @@ HOSTILE = {
 }
 
 
+@pytest.mark.docker
 @pytest.mark.parametrize("name", HOSTILE)
-def test_hostile_diffs_are_invalid(name):
-    result = judge(TASK, HOSTILE[name])
-    assert result["status"] == "invalid", result
+def test_hostile_diffs_are_invalid(name, docker_judge):
+    result = docker_judge.judge(TASK, HOSTILE[name])
+    assert result.status == "invalid", result
 
 
-def test_a_hostile_diff_with_the_fix_still_does_not_pass_through_the_trick():
+@pytest.mark.docker
+def test_a_hostile_diff_with_the_fix_still_does_not_pass_through_the_trick(docker_judge):
     # the fix itself is allowed; a conftest riding along makes the whole diff invalid
-    result = judge(TASK, TASK.reference + HOSTILE["adds a conftest that forces passes"])
-    assert result["status"] == "invalid"
-    assert judge(TASK, TASK.reference)["status"] == "pass"  # the control
+    riding = TASK.reference + HOSTILE["adds a conftest that forces passes"]
+    assert docker_judge.judge(TASK, riding).status == "invalid"
+    assert docker_judge.judge(TASK, TASK.reference).status == "pass"  # the control
+
+
+def test_a_diff_may_not_touch_what_the_test_patch_touches(tmp_path):
+    # a hidden file outside tests/ (a fixture module): refused by name, before anything is written
+    doc = {**spec(TASK), "test_patch": spec(TASK)["test_patch"] + add_file("data/cases.py", "A=1")}
+    with pytest.raises(DiffError, match="a test file"):
+        repo_job.prepare(str(tmp_path / "a"), doc, add_file("data/cases.py", "A = 2"))
+    assert not (tmp_path / "a").exists()
+    repo_job.prepare(str(tmp_path / "b"), doc, add_file("data/other.py", "B = 2"))  # the control
+    assert (tmp_path / "b" / "data" / "cases.py").read_text() == "A=1\n"
 
 
 def test_applier_refuses_symlinks_and_is_all_or_nothing(tmp_path):
