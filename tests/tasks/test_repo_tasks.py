@@ -6,6 +6,7 @@ every isolating backend: tests/judge/test_repo_hostile.py."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -152,3 +153,37 @@ def test_applier_refuses_symlinks_and_is_all_or_nothing(tmp_path):
     assert not (tmp_path / "ok.py").exists()
     apply(str(tmp_path), add_file("ok.py", "x = 1"))  # the control: a plain file is written
     assert (tmp_path / "ok.py").read_text() == "x = 1\n"
+
+
+@pytest.mark.docker
+def test_validate_checks_the_reference_and_the_unpatched_repository(tmp_path):
+    import subprocess
+    import sys
+
+    from sandboxes import require_backend
+
+    from rsi_bench.tasks.validate import validation_jobs
+
+    require_backend("docker")
+
+    def validate(suite: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "rsi_bench.cli", "tasks", "validate",
+                               "--suite", suite], capture_output=True, text=True, timeout=900)
+
+    done = validate("rsi-repo")
+    assert done.returncode == 0, done.stdout + done.stderr
+    jobs = len(validation_jobs(SUITE))
+    assert f"{jobs}/{jobs} reference checks pass ({len(SUITE)} tasks" in done.stdout
+    # a repository that already has the fix: its FAIL_TO_PASS tests pass unpatched, and the
+    # reference no longer applies
+    source = (Path(__file__).parents[2] / "tasks" / "rsi-repo" / "intervals_touching.toml")
+    head, files = source.read_text().split("\n[files]\n")
+    fixed = files.replace("start < out[-1][1]", "start <= out[-1][1]")
+    assert fixed != files
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "intervals_touching.toml").write_text(head + "\n[files]\n" + fixed)
+    done = validate(str(broken))
+    assert done.returncode == 1
+    assert "(unpatched fails a FAIL_TO_PASS test): pass" in done.stderr, done.stderr
+    assert "(reference): invalid" in done.stderr, done.stderr
