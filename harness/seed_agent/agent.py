@@ -33,6 +33,8 @@ def extract_code(text):
 def solve(task_view, model):
     if getattr(task_view, "kind", "function") == "io":
         return solve_program(task_view, model)
+    if getattr(task_view, "kind", "function") == "repo":
+        return solve_repo(task_view, model)
     prompt = fill((HERE / "prompts" / "solve.md").read_text(),
                   prompt=task_view.prompt, entry_point=task_view.entry_point)
     answer = model.complete([{"role": "user", "content": prompt}])
@@ -47,6 +49,17 @@ def solve_program(task_view, model):
     prompt = fill((HERE / "prompts" / "solve_io.md").read_text(), prompt=task_view.prompt)
     answer = model.complete([{"role": "user", "content": prompt}])
     return extract_code(answer["text"])
+
+
+def solve_repo(task_view, model):
+    """A repo task: a unified diff against the repository the prompt shows."""
+    prompt = fill((HERE / "prompts" / "solve_repo.md").read_text(), prompt=task_view.prompt)
+    answer = model.complete([{"role": "user", "content": prompt}])
+    blocks = [(lang.lower(), body) for _fence, lang, body in FENCE.findall(answer["text"])]
+    for lang, body in blocks:
+        if lang in ("diff", "patch"):
+            return body
+    return blocks[0][1] if blocks else answer["text"]
 
 
 def read_files(workspace):

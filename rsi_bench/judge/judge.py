@@ -18,6 +18,7 @@ from pathlib import Path
 
 from rsi_bench.errors import RsiBenchError, SandboxUnavailable
 from rsi_bench.judge.io_frame import io_frame
+from rsi_bench.judge.repo_frame import repo_frame
 from rsi_bench.judge.runner import PROTOCOL, recv_frame, send_frame
 from rsi_bench.judge.verdict import Verdict
 from rsi_bench.sandbox import Limits, Sandbox, SandboxSpec, get_backend
@@ -112,6 +113,9 @@ class _Worker:
             "prelude": job.task.prompt, "seed": task_seed(job.task.id), "timeout": timeout,
             "memory_mb": limits.job_memory_mb,
         }
+        if job.task.kind == "repo":  # a diff; pytest runs the hidden tests, per job
+            frame, timeout = repo_frame(frame["id"], job.task, job.solution,
+                                        limits.job_memory_mb)
         if job.task.kind == "io":  # a program on stdin/stdout: its own limits, per test
             frame, timeout = io_frame(frame["id"], job.task, job.solution)
         start = time.monotonic()
@@ -222,8 +226,15 @@ class Judge:
             duration_s=float(result.get("duration_s", 0.0)), detail=result.get("detail", ""),
             output_tail=result.get("output_tail", ""), calls=int(result.get("calls", 0)),
             backend=self.backend, image_id=self._describe.get("image_id", ""),
-            runner_sha256=self.runner_sha256,
+            runner_sha256=self.runner_sha256, tests=_tests(result.get("tests")),
         )
+
+
+def _tests(found: object) -> tuple[tuple[str, str], ...]:
+    """A repo job's per-test outcomes, as the runner reported them (node id order)."""
+    if not isinstance(found, dict):
+        return ()
+    return tuple((str(node), str(outcome)) for node, outcome in found.items())
 
 
 def judge_all(tasks: Sequence[Task], solutions: Sequence[str], **kwargs: object) -> list[Verdict]:

@@ -46,13 +46,14 @@ import traceback
 from typing import Any
 
 if __package__:
-    from . import bridge, codec, io_job, rebuild, zygote
+    from . import bridge, codec, io_job, rebuild, repo_job, zygote
 else:  # deployed flat in the judge image: python3 -I does not put this directory on sys.path
     sys.path.append(os.path.dirname(os.path.abspath(__file__)))  # after the stdlib
     import bridge  # type: ignore[no-redef]
     import codec  # type: ignore[no-redef]
     import io_job  # type: ignore[no-redef]
     import rebuild  # type: ignore[no-redef]
+    import repo_job  # type: ignore[no-redef]
     import zygote  # type: ignore[no-redef]
 
 PROTOCOL = 2
@@ -216,6 +217,8 @@ class Runner:
     def run_job(self, job: dict) -> dict:
         if job.get("kind") == "io":  # a stdin/stdout program: io_job.py
             return io_job.run(self, job)
+        if job.get("kind") == "repo":  # a diff against a repository, judged by pytest
+            return repo_job.run(self, job)
         workdir = os.path.join(self.work_root, f"job-{os.urandom(8).hex()}")
         os.makedirs(workdir, mode=0o700)
         if os.getuid() == 0:

@@ -15,7 +15,7 @@ class Verdict:
 
     fail: a test failed (wrong answer, wrong type); error: the solution raised, exited or stopped
     answering; timeout / oom: a limit was hit; invalid: the program does not compile or does not
-    define the entry point.
+    define the entry point (a repo task: the diff does not apply, or touches what it may not).
     """
 
     task_id: str
@@ -28,10 +28,15 @@ class Verdict:
     backend: str = ""
     image_id: str = ""
     runner_sha256: str = ""
+    tests: tuple[tuple[str, str], ...] = ()  # repo tasks: (pytest node id, outcome) per test
+
+    @property
+    def test_outcomes(self) -> dict[str, str]:
+        return dict(self.tests)
 
     @property
     def passed(self) -> bool:
         return self.status == "pass"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema_version": SCHEMA_VERSION, **asdict(self)}
+        return {"schema_version": SCHEMA_VERSION, **asdict(self), "tests": dict(self.tests)}

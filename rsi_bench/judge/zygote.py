@@ -26,11 +26,12 @@ from dataclasses import dataclass
 from typing import Any
 
 if __package__:
-    from . import bridge, io_job
+    from . import bridge, io_job, repo_job
 else:  # deployed flat in the judge image, beside runner.py: python3 -I does not put this
     sys.path.append(os.path.dirname(os.path.abspath(__file__)))  # directory on sys.path
     import bridge  # type: ignore[no-redef]
     import io_job  # type: ignore[no-redef]
+    import repo_job  # type: ignore[no-redef]
 
 
 # ---------------------------------------------------------------- solution process
@@ -205,12 +206,14 @@ def zygote_main(sock: socket.socket, cleanup: Cleanup) -> None:
                          .encode())
             continue
         job = request["job"]
-        call_r, reply_w, out_w = fds  # for an io job: stdin, stdout, stderr
         pid = os.fork()
         if pid == 0:
             sock.close()
             if job.get("kind") == "io":  # a stdin/stdout program: its own set-up, then exec
-                io_job.child_main(job, list(fds))
+                io_job.child_main(job, list(fds))  # fds: stdin, stdout, stderr
+            if job.get("kind") == "repo":  # pytest on a repository: exec'd the same way
+                repo_job.child_main(job, list(fds))  # fds: the result channel
+            call_r, reply_w, out_w = fds
             os.dup2(out_w, 1)
             os.dup2(out_w, 2)
             keep = {call_r, reply_w}

@@ -25,9 +25,10 @@ from rsi_bench.paths import harness_dir
 JUDGE_IMAGE = "rsi-bench-judge:latest"
 # What a solution may import beyond the standard library, from Debian's own packages: numpy is
 # the one library HumanEval-style solutions reach for (models use it for sums, sorting and
-# rounding); python3 is the interpreter itself. Keep this short: every package is attack surface
-# and image size, and a solution that needs more is not a HumanEval-style solution.
-PACKAGES = ("python3", "python3-numpy")
+# rounding); python3 is the interpreter itself; pytest runs the hidden tests of repo tasks.
+# Keep this short: every package is attack surface and image size, and a solution that needs
+# more is not a HumanEval-style solution.
+PACKAGES = ("python3", "python3-numpy", "python3-pytest")
 PACKAGES_LABEL = "rsi-bench.packages"
 RUNNER_LABEL = "rsi-bench.runner-sha256"
 REGISTRY_BASE = "debian:bookworm-slim"
@@ -38,7 +39,7 @@ RUNNER = Path(__file__).resolve().parent.parent / "judge" / "runner.py"
 # whether a sandbox is fresh). All are baked into the image side by side, and one digest covers
 # them.
 RUNNER_MODULES = ("runner.py", "zygote.py", "frames.py", "codec.py", "bridge.py", "rebuild.py",
-                  "looks.py", "io_job.py")
+                  "looks.py", "io_job.py", "repo_job.py", "repo_diff.py", "repo_plugin.py")
 RUNNER_FILES = (*(RUNNER.with_name(n) for n in RUNNER_MODULES),
                 RUNNER.parent.parent / "sandbox" / "fresh.py")
 RUNNER_IN_IMAGE = "/opt/rsi-bench/runner.py"

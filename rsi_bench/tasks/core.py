@@ -71,8 +71,13 @@ def task_from_mapping(
 
         return io_task_from_mapping(data, task_id=task_id, where=where, source=source,
                                     known_tags=KNOWN_TAGS)
+    if data.get("kind", "function") == "repo":
+        from rsi_bench.tasks.repo_tasks import repo_task_from_mapping
+
+        return repo_task_from_mapping(data, task_id=task_id, where=where, source=source,
+                                      known_tags=KNOWN_TAGS)
     if data.get("kind", "function") != "function":
-        raise fail("kind", "must be 'function' or 'io'")
+        raise fail("kind", "must be 'function', 'io' or 'repo'")
     for key in data:
         if key not in REQUIRED and key not in OPTIONAL:
             raise fail(key, "unknown field (known: " + ", ".join(REQUIRED + OPTIONAL) + ")")

@@ -52,3 +52,24 @@ def test_simulated_edit_lists_apply_as_rsi_bench_documents() -> None:
             expected = apply_edits(files, edit["edits"])
             changed = agent.parse_answer(answer, files)
             assert {**files, **changed} == expected, edit["edit"]
+
+
+def test_repo_task_the_seed_agent_returns_the_diff_block_and_it_judges() -> None:
+    import sys
+
+    from rsi_bench.judge import repo_job
+    from rsi_bench.tasks import load_suite
+    from rsi_bench.tasks.repo_tasks import spec
+
+    task = load_suite("rsi-repo").get("rsi-repo/intervals_touching")
+    seen = []
+
+    class Model:
+        def complete(self, messages):
+            seen.append(messages[0]["content"])
+            return {"text": f"Here is the fix.\n```diff\n{task.reference}```\n"}
+
+    diff = seed().solve(task.view(), Model())
+    assert diff == task.reference
+    assert "intervals/merge.py" in seen[0] and "unified diff" in seen[0]
+    assert repo_job.run(spec(task), diff, python=sys.executable)["status"] == "pass"
