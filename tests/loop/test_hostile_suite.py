@@ -255,9 +255,14 @@ def test_each_behaviour_leaves_its_sandbox_event(run: dict[str, Any]) -> None:
                if want not in _seen(run, task[b])}
     if run["backend"] == "docker:runsc":
         # under gVisor a fork bomb takes the root runner with it: no reply, so no probe's
-        # events; the solve is the agent's own error, never infra (test_the_run_goes_on)
+        # events; the solve is the agent's own error, never infra (test_the_run_goes_on).
+        # On a loaded machine the agent's own deadline can come first: then the container is
+        # killed at it. Which of the two ends the job is a matter of timing; both are the
+        # agent's outcome.
         missing.pop("S_fork_bomb", None)
-        assert "runner was lost" in _row(run, "S_fork_bomb")["detail"]
+        detail = _row(run, "S_fork_bomb")["detail"]
+        assert "runner was lost" in detail or (
+            "no result within" in detail and "the container was killed" in detail), detail
     assert not missing, missing
     for b in BROKER:  # the broker's refusals of a job's socket are on record against that job
         assert _broker(run, task[b]), (b, [e for e in run["events"] if e.get("task_id")])
