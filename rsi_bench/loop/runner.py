@@ -280,11 +280,13 @@ class Loop(ChildSteps):
         outcome = self.infra.run(lambda: self._solve(agents, task, sample), what="solve",
                                  **where)
         judge_s, judge_info, status, detail = 0.0, {}, outcome.status, outcome.detail
+        tests: dict[str, str] = {}
         if outcome.status == "ok" and outcome.solution is not None:
             job = Job(task, outcome.solution, sample)
             judge = self.judges[self._group(task)]
             verdict = self.infra.run(lambda: judge.judge_many([job])[0], what="judge", **where)
             status, detail, judge_s = verdict.status, verdict.detail, verdict.duration_s
+            tests = verdict.test_outcomes
             judge_info = {"backend": verdict.backend, "image_id": verdict.image_id,
                           "runner_sha256": verdict.runner_sha256}
         elif status == "ok":
@@ -296,7 +298,8 @@ class Loop(ChildSteps):
         else:
             self.runs.add_result(g, task.id, sample, self.splits[task.id], status,
                                  outcome.status, detail, outcome.solution, outcome.duration_s,
-                                 judge_s, judge_info, outcome.agent_s, outcome.model_s, events)
+                                 judge_s, judge_info, outcome.agent_s, outcome.model_s, events,
+                                 tests)
         self.progress("result", {"generation": g, "task_id": task.id, "status": status,
                                  "split": self.splits[task.id], "cost_usd": self.spent()})
 

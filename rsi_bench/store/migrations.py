@@ -142,5 +142,11 @@ def m006_sandbox_events(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX sandbox_events_job ON sandbox_events (generation, role, task_id)")
 
 
+def m007_result_tests(db: sqlite3.Connection) -> None:
+    """A repo task's per-test outcomes (pytest node id -> outcome); '{}' for other kinds."""
+    db.execute("ALTER TABLE results ADD COLUMN tests_json TEXT NOT NULL DEFAULT '{}'")
+
+
 MIGRATIONS: list[Migration] = [m001_model_calls, m002_runs, m003_call_bindings,
-                               m004_agent_time, m005_canary_results, m006_sandbox_events]
+                               m004_agent_time, m005_canary_results, m006_sandbox_events,
+                               m007_result_tests]

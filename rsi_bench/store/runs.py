@@ -107,8 +107,10 @@ class RunStore:
                    solve_status: str, detail: str, solution: str | None, solve_s: float,
                    judge_s: float, judge: dict[str, Any], agent_s: float | None = None,
                    model_s: float | None = None,
-                   events: list[dict[str, str]] | None = None) -> None:
-        """``events``: the solve's sandbox events, committed with the result. Not fsynced (see
+                   events: list[dict[str, str]] | None = None,
+                   tests: dict[str, str] | None = None) -> None:
+        """``events``: the solve's sandbox events, committed with the result; ``tests``: a repo
+        task's per-test outcomes (``Verdict.test_outcomes``). Not fsynced (see
         ``Store.write``): after a power cut, a resumed run solves the lost results again, and
         their model calls, committed durably, come back from the cache."""
         with self.store.write(durable=False) as db:
@@ -116,10 +118,11 @@ class RunStore:
                 db.execute(
                     "INSERT INTO results (generation, task_id, sample, split, status, "
                     "solve_status, detail, solution, solve_s, judge_s, judge_json, created_at, "
-                    "agent_s, model_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "agent_s, model_s, tests_json) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (generation, task_id, sample, split, status, solve_status, detail,
                      solution, solve_s, judge_s, json.dumps(judge, sort_keys=True), time.time(),
-                     agent_s, model_s))
+                     agent_s, model_s, json.dumps(tests or {})))
             except sqlite3.IntegrityError as exc:
                 raise StoreError(f"result for generation {generation}, task {task_id}, sample "
                                  f"{sample} is already recorded: resume would duplicate work"

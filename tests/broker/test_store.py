@@ -154,6 +154,10 @@ def test_a_store_of_schema_3_gains_agent_and_model_time(tmp_path: Path) -> None:
         runs.add_result(1, "new", 0, "dev", "fail", "ok", "", None, 30.0, 0.1, {}, 4.0, 26.0)
         times = {r["task_id"]: (r["agent_s"], r["model_s"]) for r in runs.results()}
         assert times == {"old": (None, None), "new": (4.0, 26.0)}
+        runs.add_result(1, "repo", 0, "dev", "fail", "ok", "", "diff", 1.0, 0.1, {},
+                        tests={"tests/test_a.py::test_x": "failed"})
+        tests = {r["task_id"]: json.loads(r["tests_json"]) for r in runs.results()}
+        assert tests == {"old": {}, "new": {}, "repo": {"tests/test_a.py::test_x": "failed"}}
         gens = {g.generation: (g.improve_agent_s, g.improve_model_s)
                 for g in runs.generations()}
         assert gens == {0: (None, None), 1: (3.5, 20.0)}
