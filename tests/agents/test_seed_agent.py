@@ -7,6 +7,7 @@ import importlib.util
 import json
 from types import ModuleType
 
+import pytest
 from agent_world import SEED
 
 from rsi_bench.models.simulated_edits import apply_edits, library
@@ -54,12 +55,14 @@ def test_simulated_edit_lists_apply_as_rsi_bench_documents() -> None:
             assert {**files, **changed} == expected, edit["edit"]
 
 
+@pytest.mark.docker
 def test_repo_task_the_seed_agent_returns_the_diff_block_and_it_judges() -> None:
-    import sys
+    from sandboxes import require_backend
 
-    from rsi_bench.judge import repo_job
+    from rsi_bench.judge import Judge
     from rsi_bench.tasks import load_suite
-    from rsi_bench.tasks.repo_tasks import spec
+
+    require_backend("docker")
 
     task = load_suite("rsi-repo").get("rsi-repo/intervals_touching")
     seen = []
@@ -72,4 +75,5 @@ def test_repo_task_the_seed_agent_returns_the_diff_block_and_it_judges() -> None
     diff = seed().solve(task.view(), Model())
     assert diff == task.reference
     assert "intervals/merge.py" in seen[0] and "unified diff" in seen[0]
-    assert repo_job.run(spec(task), diff, python=sys.executable)["status"] == "pass"
+    with Judge("docker", workers=1, timeout=60, run_label="test-seed-repo") as judge:
+        assert judge.judge(task, diff).status == "pass"

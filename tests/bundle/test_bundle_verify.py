@@ -133,28 +133,31 @@ def test_tampered_solution_is_caught_by_replay_and_rejudge(bundle_file: Path,
     root = unpacked(bundle_file, tmp_path / "b")
     store = next(root.glob("runs/*/run.sqlite"))
     with sqlite3.connect(store) as db:
-        task, status = db.execute("SELECT task_id, status FROM results WHERE generation = 1 "
-                                  "AND solution IS NOT NULL ORDER BY task_id LIMIT 1").fetchone()
+        # the first child with solutions (which children the simulated model makes invalid
+        # follows the seed agent's files, which its draws hash)
+        gen, task, status = db.execute(
+            "SELECT generation, task_id, status FROM results WHERE generation > 0 "
+            "AND solution IS NOT NULL ORDER BY generation, task_id LIMIT 1").fetchone()
         db.execute("UPDATE results SET solution = 'def nothing():\n    return None\n', "
-                   "status = ? WHERE generation = 1 AND task_id = ?",
-                   ("pass" if status != "pass" else status, task))
+                   "status = ? WHERE generation = ? AND task_id = ?",
+                   ("pass" if status != "pass" else status, gen, task))
     forged = cli("verify", str(repack(root, tmp_path / "forged.tar.gz", reseal=True)))
     assert forged.returncode == 1
     checks = lines(forged)
-    assert f"generation 1, task {task}, sample 0: solution differs" in checks["replay"]
+    assert f"generation {gen}, task {task}, sample 0: solution differs" in checks["replay"]
     if status != "pass":  # the forged "pass" does not survive the judge
-        assert f"generation 1, task {task}, sample 0: recorded pass" in checks["re-judge"]
+        assert f"generation {gen}, task {task}, sample 0: recorded pass" in checks["re-judge"]
         assert checks["statistics"].startswith("FAIL")
 
 
 def test_tampered_diff_is_named(bundle_file: Path, tmp_path: Path) -> None:
     root = unpacked(bundle_file, tmp_path / "b")
-    diff = next(root.glob("runs/*/diffs/g0001.diff"))
+    diff = sorted(root.glob("runs/*/diffs/g*.diff"))[0]  # the first child's with a diff
     diff.write_text(diff.read_text() + "+# an edit the agent never made\n")
     forged = cli("verify", "--no-replay", "--no-rejudge",
                  str(repack(root, tmp_path / "forged.tar.gz", reseal=True)))
     assert forged.returncode == 1
-    assert "diffs/g0001.diff differs from the lineage" in lines(forged)["lineage"]
+    assert f"diffs/{diff.name} differs from the lineage" in lines(forged)["lineage"]
 
 
 def _plant_hook(agent: Path) -> str:
