@@ -81,22 +81,30 @@ def experiment(file: Path, out_dir: Path | None, parallel: int | None, pilot_dir
         raise click.UsageError("--address is for --executor ray")
     spec = load_spec(file)
     out_dir = out_dir or Path("experiments") / spec.name
-    planned = compute_plan(spec, pilot_dir, replications)
-    for line in planned.lines():
-        click.echo(line)
-    parallel = parallel or spec.plan.parallel_runs or default_parallel_runs(
-        spec.base.concurrency)
     echo = lambda s: click.echo(s, err=True)  # noqa: E731
+    connection = None
     if executor == "ray":
-        from rsi_bench.experiment.ray_executor import run_all_ray
+        from rsi_bench.experiment.ray_executor import connect, run_all_ray
 
-        click.echo(f"running {len(spec.conditions) * len(spec.seeds)} runs in {out_dir} "
-                   "as Ray tasks, one per CPU of the cluster")
-        runs = run_all_ray(spec, out_dir, address=address, echo=echo)
-    else:
-        click.echo(f"running {len(spec.conditions) * len(spec.seeds)} runs in {out_dir}, "
-                   f"{parallel} at a time")
-        runs = run_all(spec, out_dir, parallel=parallel, echo=echo)
+        connection = connect(spec, address)  # the nodes check themselves while the plan is made
+    try:
+        planned = compute_plan(spec, pilot_dir, replications)
+        for line in planned.lines():
+            click.echo(line)
+        if connection is not None:
+            click.echo(f"running {len(spec.conditions) * len(spec.seeds)} runs in {out_dir} "
+                       "as Ray tasks, one per CPU of the cluster")
+            runs = run_all_ray(spec, out_dir, address=address, echo=echo, connection=connection)
+            connection = None  # closed by run_all_ray
+        else:
+            parallel = parallel or spec.plan.parallel_runs or default_parallel_runs(
+                spec.base.concurrency)
+            click.echo(f"running {len(spec.conditions) * len(spec.seeds)} runs in {out_dir}, "
+                       f"{parallel} at a time")
+            runs = run_all(spec, out_dir, parallel=parallel, echo=echo)
+    finally:
+        if connection is not None:
+            connection.close()
     analysis = analyze(runs)
     paths = render_analysis(analysis, out_dir / "report", name=spec.name)
     lines = detectability(analysis.condition_verdicts, planned.mde)

@@ -21,6 +21,7 @@ import fcntl
 import json
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -46,21 +47,22 @@ def import_ray() -> Any:
 
 def _wait_for_lock(run_dir: Path, timeout: float) -> None:
     """Wait until no live process holds the run directory's lock (a dead attempt's is released
-    by the kernel once its process is gone)."""
+    by the kernel once its process is gone): a blocking flock, woken by that release."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + timeout
-    with (run_dir / ".lock").open("w") as f:
-        while True:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise InputError(f"{run_dir} is still in use by another attempt after "
-                                     f"{int(timeout)} s") from None
-                time.sleep(0.5)
-                continue
+    f = (run_dir / ".lock").open("w")
+    free = threading.Event()
+
+    def take() -> None:  # after a timeout it stays blocked, then lets go at once
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX)
             fcntl.flock(f, fcntl.LOCK_UN)
-            return
+        finally:
+            f.close()
+            free.set()
+
+    threading.Thread(target=take, daemon=True, name="run-lock-wait").start()
+    if not free.wait(timeout):
+        raise InputError(f"{run_dir} is still in use by another attempt after {int(timeout)} s")
 
 
 def run_task(config: Any, run_dir: str, stop_dir: str) -> dict[str, Any]:
@@ -78,16 +80,9 @@ def run_task(config: Any, run_dir: str, stop_dir: str) -> dict[str, Any]:
         with (path / ATTEMPTS).open("a") as f:
             f.write(json.dumps({"node_id": node, "pid": os.getpid(),
                                 "host": socket.gethostname(), "at": time.time()}) + "\n")
-        for _ in range(int(LOCK_WAIT_S / 0.5)):
-            try:
-                rows = run_once(config, path, None, stop_dirs=(Path(stop_dir),))
-                break
-            except InputError as exc:  # the lock was taken between the wait and the run
-                if "is in use by another" not in str(exc):
-                    raise
-                time.sleep(0.5)
-        else:
-            raise InputError(f"{path} stayed in use by another attempt")
+        # only a live process that is not an attempt (`rsi-bench run` on this directory) can
+        # take the lock between the wait and here: then this attempt stops, named, as it should
+        rows = run_once(config, path, None, stop_dirs=(Path(stop_dir),))
     except Exception as exc:  # noqa: BLE001 - per run: named by the driver
         return {"node_id": node, "error": f"{type(exc).__name__}: {exc}"}
     if not finished(rows, config.generations):
@@ -111,44 +106,69 @@ def node_check(backend: str) -> tuple[str, bool, str]:
     return host, check.ok, check.detail
 
 
-def check_nodes(ray: Any, backends: set[str]) -> list[dict[str, Any]]:
-    """Run the node check on every alive node (pinned there); raise one line naming the first
-    node that fails. Returns the alive nodes."""
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+class Connection:
+    """A driver joined to the cluster, with the node checks already sent: the caller does other
+    work (the plan) while the nodes check themselves; ``nodes()`` waits for the verdicts."""
 
-    nodes = [n for n in ray.nodes() if n.get("Alive")]
-    if not nodes:
-        raise InputError("the Ray cluster has no alive node")
-    remote = ray.remote(num_cpus=0, max_retries=0)(node_check)
-    pending = []
-    for node in nodes:
-        for backend in sorted(backends):
-            strategy = NodeAffinitySchedulingStrategy(node_id=node["NodeID"], soft=False)
-            pending.append((node, backend,
-                            remote.options(scheduling_strategy=strategy).remote(backend)))
-    for node, backend, ref in pending:
-        _, ok, detail = ray.get(ref)
-        if not ok:
-            raise InputError(f"Ray node {node['NodeManagerAddress']} ({node['NodeID'][:12]}) "
-                             f"fails the sandbox check for {backend}: {detail}; run `rsi-bench "
-                             "sandbox doctor` there")
-    return nodes
+    def __init__(self, ray: Any, address: str | None, backends: set[str]) -> None:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        self.ray = ray
+        ray.init(address=address, logging_level="WARNING", log_to_driver=False)
+        try:
+            self.alive = [n for n in ray.nodes() if n.get("Alive")]
+            if not self.alive:
+                raise InputError("the Ray cluster has no alive node")
+            remote = ray.remote(num_cpus=0, max_retries=0)(node_check)
+            self.pending = []
+            for node in self.alive:  # once per node (and backend), pinned there
+                strategy = NodeAffinitySchedulingStrategy(node_id=node["NodeID"], soft=False)
+                for backend in sorted(backends):
+                    self.pending.append(
+                        (node, backend, remote.options(scheduling_strategy=strategy).remote(
+                            backend)))
+        except BaseException:
+            ray.shutdown()
+            raise
+
+    def nodes(self) -> list[dict[str, Any]]:
+        """The alive nodes, once every one has passed; else one line naming the first that
+        failed."""
+        for node, backend, ref in self.pending:
+            _, ok, detail = self.ray.get(ref)
+            if not ok:
+                raise InputError(f"Ray node {node['NodeManagerAddress']} ({node['NodeID'][:12]}) "
+                                 f"fails the sandbox check for {backend}: {detail}; run "
+                                 "`rsi-bench sandbox doctor` there")
+        return self.alive
+
+    def close(self) -> None:
+        self.ray.shutdown()
 
 
-def run_all_ray(spec: Any, out_dir: Path, *, address: str | None, echo: Echo) -> list[Path]:
-    """Run (or resume) every (condition, seed) as a Ray task; the run directories in spec
-    order. Same contract as ``runner.run_all``."""
+def connect(spec: Any, address: str | None) -> Connection:
+    """Join the cluster and send every node its sandbox check for the experiment's backends."""
     ray = import_ray()
+    backends = {spec.run_config(c, s).backend for c in spec.conditions for s in spec.seeds}
+    return Connection(ray, address, backends)
+
+
+def run_all_ray(spec: Any, out_dir: Path, *, address: str | None, echo: Echo,
+                connection: Connection | None = None) -> list[Path]:
+    """Run (or resume) every (condition, seed) as a Ray task; the run directories in spec
+    order. Same contract as ``runner.run_all``. Nothing is scheduled before every node passed
+    its check. ``connection`` (from ``connect``, closed here) or ``address`` to join."""
     from rsi_bench.experiment.runner import prepare
 
-    prepare(spec, out_dir)
-    out_dir = out_dir.resolve()
-    plan = [(c, s) for c in spec.conditions for s in spec.seeds]
-    names = [spec.run_name(c, s) for c, s in plan]
-    configs = {spec.run_name(c, s): spec.run_config(c, s) for c, s in plan}
-    ray.init(address=address, logging_level="WARNING", log_to_driver=False)
+    connection = connection or connect(spec, address)
+    ray = connection.ray
     try:
-        nodes = check_nodes(ray, {c.backend for c in configs.values()})
+        prepare(spec, out_dir)
+        out_dir = out_dir.resolve()
+        plan = [(c, s) for c in spec.conditions for s in spec.seeds]
+        names = [spec.run_name(c, s) for c, s in plan]
+        configs = {spec.run_name(c, s): spec.run_config(c, s) for c, s in plan}
+        nodes = connection.nodes()
         echo(f"ray: {len(nodes)} node(s) passed the sandbox check")
         remote = ray.remote(num_cpus=1, max_retries=MAX_RETRIES,
                             retry_exceptions=False)(run_task)
@@ -156,7 +176,7 @@ def run_all_ray(spec: Any, out_dir: Path, *, address: str | None, echo: Echo) ->
                 for n in names}
         problems: dict[str, str] = {}
         waiting = list(refs)
-        while waiting:
+        while waiting:  # woken by each finished task, no polling
             ready, waiting = ray.wait(waiting, num_returns=1)
             name = refs[ready[0]]
             try:
@@ -171,7 +191,7 @@ def run_all_ray(spec: Any, out_dir: Path, *, address: str | None, echo: Echo) ->
             else:
                 echo(f"[{name}] finished on node {outcome['node_id'][:12]}")
     finally:
-        ray.shutdown()
+        connection.close()
     if problems:
         first = next(n for n in names if n in problems)
         more = f" (and {len(problems) - 1} more run(s))" if len(problems) > 1 else ""
