@@ -158,7 +158,7 @@ def run_all_ray(spec: Any, out_dir: Path, *, address: str | None, echo: Echo,
     """Run (or resume) every (condition, seed) as a Ray task; the run directories in spec
     order. Same contract as ``runner.run_all``. Nothing is scheduled before every node passed
     its check. ``connection`` (from ``connect``, closed here) or ``address`` to join."""
-    from rsi_bench.experiment.runner import prepare
+    from rsi_bench.experiment.runner import finished_runs, prepare
 
     connection = connection or connect(spec, address)
     ray = connection.ray
@@ -192,9 +192,4 @@ def run_all_ray(spec: Any, out_dir: Path, *, address: str | None, echo: Echo,
                 echo(f"[{name}] finished on node {outcome['node_id'][:12]}")
     finally:
         connection.close()
-    if problems:
-        first = next(n for n in names if n in problems)
-        more = f" (and {len(problems) - 1} more run(s))" if len(problems) > 1 else ""
-        raise InputError(f"run {first} did not finish: {problems[first]}{more}; its committed "
-                         "work is kept: run the same command again to resume it")
-    return [out_dir / "runs" / n for n in names]
+    return finished_runs(out_dir, names, problems)

@@ -142,12 +142,7 @@ def run_all(spec: ExperimentSpec, out_dir: Path, *, parallel: int, echo: Echo) -
     with ThreadPoolExecutor(max(1, parallel)) as pool:
         for future in [pool.submit(one, c, s) for c, s in plan]:
             future.result()
-    if problems:
-        first = next(n for n in names if n in problems)
-        more = f" (and {len(problems) - 1} more run(s))" if len(problems) > 1 else ""
-        raise InputError(f"run {first} did not finish: {problems[first]}{more}; its committed "
-                         "work is kept: run the same command again to resume it")
-    return [out_dir / "runs" / n for n in names]
+    return finished_runs(out_dir, names, problems)
 
 
 def detectability(verdicts: dict[str, Any], planned_mde: float | None) -> list[str]:
@@ -175,3 +170,13 @@ def detectability(verdicts: dict[str, Any], planned_mde: float | None) -> list[s
                    "it rules out gains that large (at that power), not smaller ones")
         lines.append(f"- {condition}: {v.label}; {why}.")
     return lines
+
+
+def finished_runs(out_dir: Path, names: list[str], problems: dict[str, str]) -> list[Path]:
+    """The run directories, or one InputError naming the first run that did not finish."""
+    if problems:
+        first = next(n for n in names if n in problems)
+        more = f" (and {len(problems) - 1} more run(s))" if len(problems) > 1 else ""
+        raise InputError(f"run {first} did not finish: {problems[first]}{more}; its committed "
+                         "work is kept: run the same command again to resume it")
+    return [out_dir / "runs" / n for n in names]
