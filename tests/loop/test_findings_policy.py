@@ -21,7 +21,7 @@ pytestmark = pytest.mark.docker
 # The request holds generation 0's dev results: generous timeouts keep load from changing them.
 ARGS = ["run", "--model", "simulated", "--suite", "rsi-core", "--limit", "4", "--concurrency",
         "2", "--solve-timeout", "120", "--improve-timeout", "120", "--generations", "1",
-        "--seed", "0"]
+        "--seed", "2"]
 ESCAPES = ("open_socket", "write_outside_workspace")
 MARKER = "# simulated cheating edit"  # the first line of every cheating edit's code
 
