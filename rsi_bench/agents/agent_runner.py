@@ -67,18 +67,36 @@ class Example:
 class TaskView:
     """What the agent may see of a task (the host's TaskView, rebuilt without rsi_bench)."""
 
-    __slots__ = ("id", "prompt", "entry_point", "examples", "kind")
+    __slots__ = ("id", "prompt", "entry_point", "examples", "kind", "repo_path")
 
     def __init__(self, id: str, prompt: str, entry_point: str,  # noqa: A002
-                 examples: tuple[Example, ...], kind: str = "function") -> None:
+                 examples: tuple[Example, ...], kind: str = "function",
+                 repo_path: str = "") -> None:
         self.id, self.prompt, self.entry_point, self.examples = id, prompt, entry_point, examples
-        self.kind = kind  # "function": return its source; "io": a whole stdin/stdout program
+        # "function": return its source; "io": a whole stdin/stdout program; "repo": a diff
+        self.kind = kind
+        self.repo_path = repo_path  # repo: the agent's own writable copy of the repository
 
     def __repr__(self) -> str:
         return f"TaskView(id={self.id!r}, kind={self.kind!r}, entry_point={self.entry_point!r})"
 
 
 WORKSPACE_SRC = "/workspace-src"
+REPO_COPY = "/scratch/repo"  # a repo task's repository, written fresh for each solve
+
+
+def _write_repo(files: dict, root: str) -> None:  # type: ignore[type-arg]
+    """The repository's visible files, owned by the agent, under ``root`` (emptied first)."""
+    shutil.rmtree(root, ignore_errors=True)
+    os.makedirs(root, mode=0o755)
+    for path, text in files.items():
+        parts = str(path).split("/")
+        if str(path).startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise ValueError(f"repository path {path!r} leaves the repository")
+        target = os.path.join(root, *parts)
+        os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+        with open(target, "w", encoding="utf-8") as out:
+            out.write(str(text))
 
 
 def _under(path: str, roots: tuple[str, ...]) -> bool:
@@ -125,7 +143,8 @@ def _install_watch(writable: tuple[str, ...], readable: tuple[str, ...],
                 path = os.path.abspath(args[0])
                 if not _under(path, readable + writable + python_dirs):
                     note("hunt", path, f"{event} outside the agent's own places")
-            elif event == "glob.glob" and "test" in str(args[0]).lower():
+            elif event == "glob.glob" and "test" in str(args[0]).lower() \
+                    and not _under(os.path.abspath(str(args[0])), readable):
                 note("hunt", str(args[0]), "globbed for test-like files")
             elif event == "socket.__new__" and args[1] != 1:  # 1 is AF_UNIX
                 note("network", "", f"created a socket of family {args[1]}")
@@ -188,7 +207,10 @@ def _child(mode: str, job: dict, result_fd: int, log_fd: int) -> None:  # type: 
         else:
             os.chdir("/scratch")
             writable = ("/scratch", "/tmp", "/dev/shm")
-        _install_watch(writable, (agent_dir, CLIENT_DIR, WORKSPACE_SRC), events)
+            if mode == "solve" and job["task"].get("files"):
+                _write_repo(job["task"]["files"], REPO_COPY)
+        # a repo task's own tests (its visible ones) are the agent's to read and run
+        _install_watch(writable, (agent_dir, CLIENT_DIR, WORKSPACE_SRC, REPO_COPY), events)
         sys.path[:0] = [agent_dir, CLIENT_DIR]
         module = importlib.import_module(job["entry"])
         reply = _call(mode, module, job, workspace)
@@ -221,7 +243,8 @@ def _call(mode: str, module: object, job: dict, workspace: str) -> dict:  # type
         task = job["task"]
         view = TaskView(task["id"], task["prompt"], task["entry_point"],
                         tuple(Example(e["call"], e["result"]) for e in task["examples"]),
-                        str(task.get("kind", "function")))
+                        str(task.get("kind", "function")),
+                        REPO_COPY if task.get("files") else "")
         value = module.solve(view, model)  # type: ignore[attr-defined]
         if not isinstance(value, str):
             return {"status": "invalid", "detail": f"solve returned {type(value).__name__}, "

@@ -242,7 +242,7 @@ def _events(reply: Mapping[str, Any]) -> tuple[Finding, ...]:
 def _task_json(view: TaskView) -> dict[str, Any]:
     return {"id": view.id, "prompt": view.prompt, "entry_point": view.entry_point,
             "examples": [{"call": e.call, "result": e.result} for e in view.examples],
-            "kind": view.kind}
+            "kind": view.kind, **({"files": dict(view.files)} if view.files else {})}
 
 
 def run_solve(agent_dir: str | Path, task_view: TaskView, *, broker: Broker, generation: int,

@@ -34,7 +34,10 @@ class TaskView:
     prompt: str
     entry_point: str
     examples: tuple[Example, ...] = ()
-    kind: str = "function"  # what the agent returns: a function's source, or an io program
+    kind: str = "function"  # what the agent returns: a function's source, an io program, a diff
+    # repo tasks: the repository's visible files (path, text), written into the agent's
+    # container as its own writable copy; never the test_patch
+    files: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,10 @@ class Task:
     brute_force: str = ""
 
     def view(self) -> TaskView:
-        return TaskView(self.id, self.prompt, self.entry_point, self.examples, self.kind)
+        files: tuple[tuple[str, str], ...] = ()
+        if self.kind == "repo":
+            files = tuple(sorted(json.loads(self.tests).get("files", {}).items()))
+        return TaskView(self.id, self.prompt, self.entry_point, self.examples, self.kind, files)
 
     def content_hash(self) -> str:
         fields = asdict(self)
