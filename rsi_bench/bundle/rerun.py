@@ -3,6 +3,8 @@ in the judge, and the whole loop from the recorded model calls."""
 
 from __future__ import annotations
 
+import json
+
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -125,9 +127,16 @@ def check_rejudge(root: Path, runs: list[str], sandbox: str,
             verdicts = judge.judge_many(jobs)
         for r, verdict in zip(keys, verdicts, strict=True):
             judged += 1
+            where_ = f"{run}: generation {r['generation']}, task {r['task_id']}, sample " \
+                f"{r['sample']}"
             if verdict.status != r["status"]:
-                check.fail(f"{run}: generation {r['generation']}, task {r['task_id']}, sample "
-                           f"{r['sample']}: recorded {r['status']}, judged {verdict.status}")
+                check.fail(f"{where_}: recorded {r['status']}, judged {verdict.status}")
+            elif "tests_json" in r.keys() and json.loads(r["tests_json"] or "{}") and \
+                    json.loads(r["tests_json"]) != verdict.test_outcomes:
+                changed = sorted(k for k, v in json.loads(r["tests_json"]).items()
+                                 if verdict.test_outcomes.get(k) != v)
+                check.fail(f"{where_}: recorded per-test outcomes differ from the judged ones "
+                           f"({', '.join(changed[:3]) or 'other test ids'})")
     check.summary = f"{judged} recorded solutions judged again (on {', '.join(sorted(where))})"
     return check
 

@@ -43,7 +43,8 @@ def make_sample(result: ResultRow, task: Task | None, calls: list[CallRow], samp
                   explanation=result.detail or result.status,
                   metadata={"status": result.status, "solve_status": result.solve_status,
                             "detail": result.detail, "judge_s": result.judge_s,
-                            "judge": result.judge})
+                            "judge": result.judge,
+                            **({"tests": result.tests} if result.tests else {})})
     last = next((c for c in reversed(calls) if c.status == "ok" and c.completion), None)
     model_id = _model_id(last, model) if last else model
     solution = result.solution or ""

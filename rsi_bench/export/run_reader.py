@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -55,6 +55,7 @@ class ResultRow:
     judge_s: float
     judge: dict[str, Any]
     created_at: float
+    tests: dict[str, str] = field(default_factory=dict)  # a repo task's per-test outcomes
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,8 @@ class RunReader:
                                 "ORDER BY task_id, sample", (generation,)).fetchall()
         return [ResultRow(r["generation"], r["task_id"], r["sample"], r["split"], r["status"],
                           r["solve_status"], r["detail"], r["solution"], r["solve_s"],
-                          r["judge_s"], json.loads(r["judge_json"]), r["created_at"])
+                          r["judge_s"], json.loads(r["judge_json"]), r["created_at"],
+                          json.loads(r["tests_json"]) if "tests_json" in r.keys() else {})
                 for r in rows]
 
     def calls(self, generation: int, role: str) -> list[CallRow]:

@@ -46,7 +46,7 @@ from typing import Any
 
 from rsi_bench import pyparse
 from rsi_bench.models.base import CallContext, Completion, Message, Usage, validate_messages
-from rsi_bench.models.mutations import wrong_variants
+from rsi_bench.models.mutations import is_diff, wrong_variants
 from rsi_bench.models.simulated_edits import library
 
 MODEL_ID = "simulated/v1"
@@ -187,6 +187,8 @@ class SimulatedModel:
         else:
             index = int(_draw(content, "variant") * len(task.wrong_variants))
             code = task.wrong_variants[index]
+        if is_diff(code):  # a repo task: the label is a line before the first file header
+            return f"```diff\n{LABEL}\n{code.rstrip(chr(10))}\n```\n"
         return f"```python\n{LABEL}\n{code.strip()}\n```\n"
 
     def _improve(self, content: str) -> str:

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -191,3 +192,48 @@ def test_requests_it_cannot_answer_are_labelled() -> None:
     text = model.complete([{"role": "user", "content": "hello"}]).text
     assert "simulated model" in text
     assert "simulated model" in solve(model, PROMPT, task_id="unknown-task")
+
+
+DIFF = """\
+--- a/pkg/a.py
++++ b/pkg/a.py
+@@ -1,3 +1,3 @@
+ def f(x):
+-    return x
++    return x + 1
+ 
+--- a/pkg/b.py
++++ b/pkg/b.py
+@@ -2 +2,2 @@
+ y = 2
++z = 3
+--- /dev/null
++++ b/pkg/c.py
+@@ -0,0 +1 @@
++w = 4
+"""
+FILES = {"pkg/a.py": "def f(x):\n    return x\n\n", "pkg/b.py": "x = 1\ny = 2\n"}
+
+
+def applied(tmp_path: Path, diff: str) -> dict[str, str]:
+    from rsi_bench.judge.repo_diff import apply
+    from rsi_bench.judge.repo_job import write_files
+
+    root = tmp_path / f"r{len(list(tmp_path.iterdir()))}"
+    write_files(str(root), FILES)
+    apply(str(root), diff)
+    return {p.relative_to(root).as_posix(): p.read_text() for p in root.rglob("*.py")}
+
+
+def test_a_diff_reference_gets_diff_variants_that_apply(tmp_path: Path) -> None:
+    no_change, partial = wrong_variants(DIFF, "main")
+    assert applied(tmp_path, DIFF)["pkg/c.py"] == "w = 4\n"  # the control: the diff applies
+    assert applied(tmp_path, no_change) == FILES  # context only: nothing changes
+    assert applied(tmp_path, partial) == {**FILES, "pkg/a.py": "def f(x):\n    return x + 1\n\n",
+                                          "pkg/b.py": "x = 1\ny = 2\nz = 3\n"}
+    model = SimulatedModel({"r": SimTask.from_reference(DIFF, "main")},
+                           SimulatedConfig(default_p=0.0))
+    text = model.complete_in_context([{"role": "user", "content": "fix it"}],
+                                     CallContext("solve", "r", 0, 0)).text
+    assert text.startswith("```diff\n" + LABEL + "\n--- a/pkg/a.py\n")
+    assert text.split("\n", 2)[2].rsplit("```", 1)[0] in (no_change, partial)
