@@ -147,6 +147,9 @@ def parse_records(data: bytes, nodes: set[str], key: str) -> tuple[list[dict], i
 # ---------------------------------------------------------------- the test process
 
 
+EXEC_FAILED = 70  # the test process's exit code when it could not start the interpreter
+
+
 def child_main(job: dict, fds: list[int]) -> None:
     """Runs in the process the zygote forked: set up, then exec pytest. Never returns."""
     try:
@@ -183,9 +186,11 @@ def child_main(job: dict, fds: list[int]) -> None:
         env = {"HOME": job["home"], "TMPDIR": job["home"], "PATH": "/usr/bin:/bin",
                "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
                "OPENBLAS_NUM_THREADS": "1"}
-        os.execve(job["python"], ["python3", "-I", "-B", *job["argv"]], env)
+        # argv[0] is the interpreter's own path: Python finds its prefix (and so pytest) from
+        # argv[0], and a bare "python3" would be looked up on PATH, another interpreter
+        os.execve(job["python"], [job["python"], "-I", "-B", *job["argv"]], env)
     finally:
-        os._exit(70)
+        os._exit(EXEC_FAILED)
 
 
 # ---------------------------------------------------------------- one job
@@ -292,6 +297,9 @@ def _decide(data: bytes | None, key: str, spec: dict, guard: str, exit_status: i
     if os.WIFSIGNALED(exit_status) and oom:
         return "oom", "killed by the sandbox memory limit", tests
     code = os.WEXITSTATUS(exit_status) if os.WIFEXITED(exit_status) else None
+    if code == EXEC_FAILED and not records:
+        return "error", (f"the test process could not start {sys.executable} as the job's "
+                         "uid (on the local backend: an interpreter that user may not run)"), tests
     if end is None or code != end:
         return "error", "the test process ended without closing its report", tests
     failing = [n for n in nodes if tests[n] not in PASSING]

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from rsi_bench.errors import TaskFormatError
-from rsi_bench.judge import Judge, repo_job
+from rsi_bench.judge import Job, Judge, repo_job
 from rsi_bench.judge.repo_diff import DiffError, apply
+from rsi_bench.models.mutations import diff_variants
 from rsi_bench.tasks import load_suite
 from rsi_bench.tasks.core import task_from_mapping
 from rsi_bench.tasks.repo_tasks import spec
@@ -187,3 +188,15 @@ def test_validate_checks_the_reference_and_the_unpatched_repository(tmp_path):
     assert done.returncode == 1
     assert "(unpatched fails a FAIL_TO_PASS test): pass" in done.stderr, done.stderr
     assert "(reference): invalid" in done.stderr, done.stderr
+
+
+def test_the_local_backend_judges_a_repo_task_too():
+    # the test process execs the judge's own interpreter by its full path: a bare "python3"
+    # in argv[0] made Python take its prefix from another interpreter on PATH (without pytest)
+    task = SUITE.get("rsi-repo/kvstore_incr")
+    with Judge("local", workers=1, run_label="test-repo-local") as judge:
+        right, unchanged = judge.judge_many([Job(task, task.reference),
+                                             Job(task, diff_variants(task.reference)[0])])
+    assert right.status == "pass", right.detail
+    assert unchanged.status == "fail" and set(unchanged.test_outcomes.values()) >= {
+        "passed", "failed"}, unchanged.detail
