@@ -38,7 +38,7 @@ def add_file(path: str, text: str) -> str:
 
 
 def test_suite_has_repositories_of_several_modules():
-    assert len(SUITE) >= 5
+    assert len(SUITE) >= 15
     for task in SUITE:
         doc = spec(task)
         assert task.kind == "repo"
