@@ -6,15 +6,24 @@ image built here from the judge image, as SWE-bench's harness tags an instance's
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sandboxes import DOCKER_RUNTIMES, require_backend
 
 from rsi_bench.agents.container import _task_json
-from rsi_bench.errors import SuiteError, TaskFormatError
+from rsi_bench.errors import SandboxUnavailable, SuiteError, TaskFormatError
+from rsi_bench.infra import host_cause
+from rsi_bench.judge import Judge
+from rsi_bench.judge.judge import JudgeError, JudgeStartError
+from rsi_bench.sandbox.image import ENV_RUNNER_FILES, judge_image, runner_sha256
 from rsi_bench.tasks import load_suite
 from rsi_bench.tasks.repo_tasks import spec
+from rsi_bench.tasks.validate import as_expected, validation_jobs
 
 datasets = pytest.importorskip("datasets")
 
@@ -149,3 +158,113 @@ def test_a_malformed_row_is_refused(tmp_path: Path, changes: dict, message: str)
     path.write_text(json.dumps(swebench_row(FIXTURE_ID, **changes)) + "\n")
     with pytest.raises(TaskFormatError, match=message):
         load_suite(f"hf:{path}?layout=swebench")
+
+
+# ---------------------------------------------------------------- judged in its environment
+
+
+def git_repository(root: Path) -> None:
+    """The fixture repository at /testbed as SWE-bench's images have it: a git checkout (its
+    .git is not copied into the job), here with symlinks the copy must keep or leave out."""
+    for rel, text in REPO_FILES.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    (root / "mini" / "alias.py").symlink_to("text.py")  # inside the repository: kept
+    (root / "docs").mkdir()
+    (root / "docs" / "passwd").symlink_to("/etc/passwd")  # absolute: left out
+    (root / "docs" / "gone").symlink_to("missing.txt")  # dangling: left out
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(root.parent),
+           "GIT_CONFIG_NOSYSTEM": "1"}
+    for cmd in (["init", "-q"], ["add", "-A"],
+                ["-c", "user.name=fixture", "-c", "user.email=fixture@localhost", "commit", "-qm",
+                 "base"]):
+        subprocess.run(["git", *cmd], cwd=root, env=env, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def environment_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fixture instance image, FROM the local judge image (python3 and pytest; no registry),
+    tagged as SWE-bench's harness tags one; removed at the end."""
+    require_backend("docker")
+    import docker
+
+    client = docker.from_env()
+    context = tmp_path_factory.mktemp("environment")
+    git_repository(context / "testbed")
+    (context / "Dockerfile").write_text(f"FROM {judge_image()}\nCOPY testbed /testbed\n")
+    image, _logs = client.images.build(path=str(context), tag=FIXTURE_IMAGE, rm=True,
+                                       forcerm=True, network_mode="none", pull=False)
+    try:
+        yield str(image.id)
+    finally:
+        client.images.remove(FIXTURE_IMAGE, force=True)
+        client.close()
+
+
+@pytest.fixture(scope="module", params=DOCKER_RUNTIMES)
+def env_judge(request: pytest.FixtureRequest, environment_image: str) -> Iterator[Judge]:
+    require_backend(request.param)
+    with Judge(request.param, workers=1, run_label="test-hf-swebench") as judge:
+        yield judge
+
+
+@pytest.fixture(scope="module")
+def instance(lite: Path) -> Any:
+    (task,) = load_suite(f"hf:{lite}?layout=swebench&python=/usr/bin/python3")
+    return task
+
+
+WRONG = PATCH.replace("word.lower()", "word.title()")
+TOUCHES_TESTS = TEST_PATCH.replace("'a'", "'A'")
+
+
+@pytest.mark.docker
+def test_an_instance_is_judged_in_its_environment_image(env_judge: Judge, instance: Any,
+                                                        environment_image: str) -> None:
+    fixed = env_judge.judge(instance, instance.reference)
+    assert (fixed.status, fixed.detail) == ("pass", "2 tests"), fixed
+    assert fixed.test_outcomes == {"tests/test_text.py::test_whisper": "passed",
+                                   "tests/test_text.py::test_shout": "passed"}
+    assert fixed.image_id == environment_image  # where it ran, not the judge image
+    assert fixed.runner_sha256 == runner_sha256(files=ENV_RUNNER_FILES)  # the mounted runner
+    for diff in ("", WRONG):
+        verdict = env_judge.judge(instance, diff)
+        assert verdict.status == "fail", verdict
+        assert verdict.detail == ("1 of 2 tests did not pass (FAIL_TO_PASS 0/1 passed, "
+                                  "PASS_TO_PASS 1/1)")
+        assert verdict.test_outcomes == {"tests/test_text.py::test_whisper": "failed",
+                                         "tests/test_text.py::test_shout": "passed"}
+    touching = env_judge.judge(instance, TOUCHES_TESTS)
+    assert (touching.status, touching.tests) == ("invalid", ()), touching
+    assert "a test file" in touching.detail
+    jobs = validation_jobs([instance])  # what `tasks validate` judges: reference, unpatched
+    assert sorted(job.key for job in jobs) == [0, 6, 7]
+    assert all(as_expected(v) for v in env_judge.judge_many(jobs))
+
+
+@pytest.mark.docker
+def test_a_missing_environment_image_is_infra_not_a_verdict(env_judge: Judge,
+                                                             lite: Path) -> None:
+    import docker
+
+    absent = write_parquet(lite.with_name("absent.parquet"), [swebench_row("fixture__absent-1")])
+    (task,) = load_suite(f"hf:{absent}?layout=swebench&python=/usr/bin/python3")
+    image = "sweb.eval.x86_64.fixture__absent-1:latest"
+    with pytest.raises(docker.errors.ImageNotFound):
+        docker.from_env().images.get(image)
+    with pytest.raises(JudgeStartError) as raised:
+        env_judge.judge(task, task.reference)
+    message = str(raised.value)
+    assert isinstance(raised.value, SandboxUnavailable) and "\n" not in message
+    assert f"judging fixture__absent-1: the environment image {image} is missing" in message
+    assert "SWE-bench's harness" in message and "docker pull" in message
+    assert (host_cause(raised.value) or "").startswith("sandbox did not start: ")
+    # the judge goes on: the next instance is judged as before
+    assert env_judge.judge(load_suite(f"hf:{lite}?layout=swebench&python=/usr/bin/python3")
+                           .tasks[0], PATCH).status == "pass"
+
+
+def test_other_backends_refuse_environment_images(instance: Any) -> None:
+    with Judge("local", workers=1, run_label="test-hf-swebench") as judge, \
+            pytest.raises(JudgeError, match="only the docker sandbox"):
+        judge.judge(instance, instance.reference)
