@@ -3,14 +3,23 @@
 ``Judge`` hands jobs to workers; a worker sends the job to its runner and waits for the result
 frame under a host-enforced wall clock. A runner that misses the wall clock, dies, or reports
 that it could not clean up after a job is replaced by a fresh sandbox before the next job.
+
+A repo task whose hidden JSON names an ``environment`` (a SWE-bench instance) is judged in a
+sandbox made from that image instead (docker only), with the host's runner files mounted into
+it and ``repo_env.py`` started (see there); it takes one of the workers' slots while it runs,
+and up to ``workers`` such sandboxes are kept warm, one per image, for the next job of the same
+image. A missing environment image is an infrastructure outcome (``JudgeStartError``), never a
+verdict.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import queue
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -21,9 +30,14 @@ from rsi_bench.judge.io_frame import io_frame
 from rsi_bench.judge.repo_frame import repo_frame
 from rsi_bench.judge.runner import PROTOCOL, recv_frame, send_frame
 from rsi_bench.judge.verdict import Verdict
-from rsi_bench.sandbox import Limits, Sandbox, SandboxSpec, get_backend
+from rsi_bench.sandbox import Limits, Sandbox, SandboxSpec, backend_kind, get_backend
 from rsi_bench.sandbox.channel import Attached, ChannelError
-from rsi_bench.sandbox.image import runner_sha256
+from rsi_bench.sandbox.image import (
+    ENV_RUNNER,
+    ENV_RUNNER_FILES,
+    RUNNER_DIR_IN_IMAGE,
+    runner_sha256,
+)
 from rsi_bench.sandbox.uids import UidLease
 from rsi_bench.tasks.model import Task
 
@@ -31,6 +45,10 @@ CHANNEL_DIR = "/run/rsi-bench"  # where the runner's socket is mounted (root-onl
 HOST_GRACE_S = 5.0  # on top of the job timeout, before the host kills the sandbox
 FRESH = Path(__file__).resolve().parent.parent / "sandbox" / "fresh.py"
 FRESH_IN = "/opt/rsi-bench/fresh.py"  # beside the runner; it wipes and checks after each job
+ENV_SCRIPT = f"{RUNNER_DIR_IN_IMAGE}/{ENV_RUNNER.name}"  # the runner in an environment image
+# an environment's sandbox: whole repositories (copied to /scratch, a tmpfs charged to the
+# container's memory) and their own test suites, at least these limits
+ENV_MEMORY_MB, ENV_JOB_MEMORY_MB, ENV_WORK_MB = 6144, 3072, 2048
 
 
 class JudgeError(RsiBenchError):
@@ -40,6 +58,20 @@ class JudgeError(RsiBenchError):
 class JudgeStartError(JudgeError, SandboxUnavailable):
     """A judge sandbox or its runner did not start: before any solution was sent to it, so
     an infrastructure outcome (``rsi_bench.infra``), never a verdict."""
+
+
+def environment(task: Task) -> dict | None:
+    """A repo task's environment (``{"image", "repo", "python"}``), or None: the judge image."""
+    if task.kind != "repo":
+        return None
+    found = json.loads(task.tests).get("environment")
+    return found if isinstance(found, dict) else None
+
+
+def environment_limits(limits: Limits) -> Limits:
+    return replace(limits, memory_mb=max(limits.memory_mb, ENV_MEMORY_MB),
+                   job_memory_mb=max(limits.job_memory_mb, ENV_JOB_MEMORY_MB),
+                   work_mb=max(limits.work_mb, ENV_WORK_MB))
 
 
 @dataclass(frozen=True)
@@ -56,8 +88,9 @@ def task_seed(task_id: str) -> int:
 class _Worker:
     """One sandbox and its runner, under a uid of its own (leased while the sandbox lives)."""
 
-    def __init__(self, backend_name: str, spec: SandboxSpec) -> None:
+    def __init__(self, backend_name: str, spec: SandboxSpec, script: str = "") -> None:
         self.backend_name, self.spec = backend_name, spec
+        self.script = script  # what the interpreter runs; default: the sandbox's runner
         self.attached = Attached(backend_name, spec, CHANNEL_DIR)
         self.lease: UidLease | None = None
         self.jobs = 0
@@ -70,7 +103,8 @@ class _Worker:
         def command(sandbox: Sandbox) -> list[str]:
             # -I without -S: the site module adds the image's system package directories
             # (root-owned, read-only), where Debian installs the libraries a solution may import.
-            cmd = ["python3", "-I", sandbox.runner_path, "--uid", str(sandbox.spec.uid),
+            cmd = ["python3", "-I", self.script or sandbox.runner_path,
+                   "--uid", str(sandbox.spec.uid),
                    "--work-root", sandbox.work_root,
                    "--reap", "uid" if sandbox.pid_namespace else "group"]
             for path in sandbox.scratch if sandbox.pid_namespace else ():
@@ -158,6 +192,11 @@ class Judge:
         self._lock = threading.Lock()
         self._describe: dict[str, str] = {}
         self.runner_sha256 = runner_sha256()
+        self.run_label = run_label
+        self.env_limits = environment_limits(self.limits)
+        self.env_runner_sha256 = runner_sha256(files=ENV_RUNNER_FILES)
+        self._env_idle: OrderedDict[str, _Worker] = OrderedDict()  # warm, by image
+        self._env_lock = threading.Lock()
 
     @property
     def workers(self) -> int:
@@ -186,6 +225,11 @@ class Judge:
     def close(self) -> None:
         for worker in self._workers:
             worker.stop()
+        with self._env_lock:
+            kept = list(self._env_idle.values())
+            self._env_idle.clear()
+        for worker in kept:
+            worker.stop()
         self._started = False
 
     def judge(self, task: Task, solution: str, *, key: int = 0) -> Verdict:
@@ -212,22 +256,69 @@ class Judge:
         return verdicts
 
     def _one(self, job: Job) -> Verdict:
-        worker = self._idle.get()
+        env = environment(job.task)
+        worker = self._idle.get()  # an environment's job takes a slot too: the same parallelism
         try:
-            result = worker.run(job, self.timeout, self.limits)
-            if result.get("status") == "internal":
-                result = worker.run(job, self.timeout, self.limits)  # once more, on a fresh one
+            if env is not None:
+                result, image_id = self._in_environment(job, env)
+                digest = self.env_runner_sha256
+            else:
+                result = worker.run(job, self.timeout, self.limits)
                 if result.get("status") == "internal":
-                    raise JudgeError(f"judging {job.task.id} failed twice: {result.get('detail')}")
+                    result = worker.run(job, self.timeout, self.limits)  # once more
+                    if result.get("status") == "internal":
+                        raise JudgeError(f"judging {job.task.id} failed twice: "
+                                         f"{result.get('detail')}")
+                image_id, digest = self._describe.get("image_id", ""), self.runner_sha256
         finally:
             self._idle.put(worker)
         return Verdict(
             task_id=job.task.id, key=job.key, status=result["status"],
             duration_s=float(result.get("duration_s", 0.0)), detail=result.get("detail", ""),
             output_tail=result.get("output_tail", ""), calls=int(result.get("calls", 0)),
-            backend=self.backend, image_id=self._describe.get("image_id", ""),
-            runner_sha256=self.runner_sha256, tests=_tests(result.get("tests")),
+            backend=self.backend, image_id=image_id,
+            runner_sha256=digest, tests=_tests(result.get("tests")),
         )
+
+    def _in_environment(self, job: Job, env: dict) -> tuple[dict, str]:
+        """Judge ``job`` in a sandbox of its environment image: (result frame, image id)."""
+        image = str(env.get("image") or "")
+        if backend_kind(self.backend) != "docker":
+            raise JudgeError(f"judging {job.task.id}: it runs in its environment image {image}, "
+                             f"which only the docker sandbox (runc or runsc) can start, not "
+                             f"{self.backend}: use --sandbox docker")
+        with self._env_lock:
+            worker = self._env_idle.pop(image, None)
+        if worker is None:
+            mounts = {str(path): f"{RUNNER_DIR_IN_IMAGE}/{path.name}" for path in ENV_RUNNER_FILES}
+            spec = SandboxSpec(image=image, limits=self.env_limits, run_label=self.run_label,
+                               mounts=mounts, environment=True)
+            worker = _Worker(self.backend, spec, script=ENV_SCRIPT)
+            try:
+                worker.start()
+            except SandboxUnavailable as exc:  # the image is missing, or its runner did not start
+                raise JudgeStartError(f"judging {job.task.id}: {exc}") from exc
+        try:
+            result = worker.run(job, self.timeout, self.env_limits)
+            if result.get("status") == "internal":
+                worker.restart()
+                result = worker.run(job, self.timeout, self.env_limits)
+                if result.get("status") == "internal":
+                    raise JudgeError(f"judging {job.task.id} in {image} failed twice: "
+                                     f"{result.get('detail')}")
+            sandbox = worker.sandbox
+            image_id = sandbox.describe().get("image_id", "") if sandbox else ""
+        except BaseException:
+            worker.stop()
+            raise
+        with self._env_lock:  # kept warm for the next job of this image; the oldest goes
+            evicted = [self._env_idle.pop(image)] if image in self._env_idle else []
+            self._env_idle[image] = worker
+            while len(self._env_idle) > len(self._workers):
+                evicted.append(self._env_idle.popitem(last=False)[1])
+        for old in evicted:
+            old.stop()
+        return result, image_id
 
 
 def _tests(found: object) -> tuple[tuple[str, str], ...]:

@@ -35,6 +35,9 @@ class SandboxSpec:
     uid: int = SANDBOX_UID
     env: dict[str, str] = field(default_factory=dict)
     mounts: dict[str, str] = field(default_factory=dict)  # host path -> sandbox path (read-only)
+    # ``image`` is a task's own environment image (a SWE-bench instance image), not the judge
+    # image: it carries no runner (the judge mounts one) and is only checked to exist. Docker only.
+    environment: bool = False
 
 
 @dataclass(frozen=True)

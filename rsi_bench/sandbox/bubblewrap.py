@@ -211,5 +211,9 @@ class BubblewrapBackend:
             raise SandboxUnavailable(f"bubblewrap cannot create its namespaces here: {reason}")
 
     def create(self, spec: SandboxSpec) -> BubblewrapSandbox:
+        if spec.environment:
+            raise SandboxUnavailable(f"the environment image {spec.image} needs the docker "
+                                     "sandbox (runc or runsc): "
+                                     "bubblewrap runs the judge's own root filesystem only")
         bwrap, rootfs = self._ready()
         return BubblewrapSandbox(spec, bwrap, rootfs)

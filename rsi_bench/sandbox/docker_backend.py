@@ -81,7 +81,16 @@ class DockerBackend:
         from rsi_bench.sandbox.image import judge_image
 
         image = spec.image or judge_image()
-        self.check(image)
+        if spec.environment:
+            from rsi_bench.sandbox.image import check_environment_image
+
+            check_environment_image(self.client, image)
+            if self.runtime:
+                from rsi_bench.sandbox.runtime import check_registered
+
+                check_registered(self.client, self.runtime)
+        else:
+            self.check(image)
         lim = spec.limits
         container = self.client.containers.run(
             image,

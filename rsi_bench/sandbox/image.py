@@ -43,6 +43,14 @@ RUNNER_MODULES = ("runner.py", "zygote.py", "frames.py", "codec.py", "bridge.py"
 RUNNER_FILES = (*(RUNNER.with_name(n) for n in RUNNER_MODULES),
                 RUNNER.parent.parent / "sandbox" / "fresh.py")
 RUNNER_IN_IMAGE = "/opt/rsi-bench/runner.py"
+RUNNER_DIR_IN_IMAGE = "/opt/rsi-bench"
+# A task's own environment image (a SWE-bench instance image) carries no runner: the judge
+# bind-mounts these host files read-only into RUNNER_DIR_IN_IMAGE, and starts repo_env.py
+# (runner.py with the repository taken from the image). repo_env.py is never baked into the
+# judge image, so the judge image's digest (RUNNER_FILES) does not cover it; verdicts judged in
+# an environment image record the digest of these files.
+ENV_RUNNER = RUNNER.with_name("repo_env.py")
+ENV_RUNNER_FILES = (*RUNNER_FILES, ENV_RUNNER)
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
 
@@ -59,14 +67,30 @@ def packages_tag() -> str:
 OFFLINE_BASE = f"rsi-bench-base:bookworm-{packages_tag()}"
 
 
-def runner_sha256(inside: Path | None = None) -> str:
+def runner_sha256(inside: Path | None = None, files: tuple[Path, ...] = RUNNER_FILES) -> str:
     """One digest over every runner file (name and content), so any change marks images stale;
-    with ``inside``, over the copies in that directory (a root filesystem's /opt/rsi-bench)."""
+    with ``inside``, over the copies in that directory (a root filesystem's /opt/rsi-bench).
+    ``files=ENV_RUNNER_FILES``: what an environment image's sandbox runs (mounted)."""
     digest = hashlib.sha256()
-    for path in RUNNER_FILES:
+    for path in files:
         data = (inside / path.name if inside is not None else path).read_bytes()
         digest.update(f"{path.name}\0{len(data)}\0".encode() + data)
     return digest.hexdigest()
+
+
+def check_environment_image(client: Any, image: str) -> str:
+    """A task's environment image: return its id, or raise with how to provide it. It needs no
+    label: the judge mounts the runner into it."""
+    import docker.errors
+
+    try:
+        return str(client.images.get(image).id)
+    except docker.errors.ImageNotFound:
+        raise SandboxUnavailable(
+            f"the environment image {image} is missing: build it with SWE-bench's harness "
+            "(which tags instance images sweb.eval.x86_64.<instance_id>), or `docker pull` / "
+            "`docker load` it, or name where it is with the suite's image= option"
+        ) from None
 
 
 def check_image(client: Any, image: str | None = None) -> str:

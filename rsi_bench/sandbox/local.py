@@ -20,6 +20,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from rsi_bench.errors import SandboxUnavailable
 from rsi_bench.sandbox.base import CappedBuffer, ExecResult, SandboxSpec, drain
 
 RUNNER = str(Path(__file__).resolve().parent.parent / "judge" / "runner.py")
@@ -159,5 +160,9 @@ class LocalBackend:
         return None
 
     def create(self, spec: SandboxSpec) -> ProcessSandbox:
+        if spec.environment:
+            raise SandboxUnavailable(f"the environment image {spec.image} needs the docker "
+                                     "sandbox (runc or runsc): "
+                                     "the local backend runs on the host itself")
         # Jobs run as the invoking user: there is nothing to drop to without isolation.
         return ProcessSandbox(replace(spec, uid=os.getuid()))

@@ -5,7 +5,9 @@
 split), ``layout`` (a preset column mapping from ``LAYOUTS``), ``config`` and ``revision`` (for
 the hub), and a task field name from ``FIELDS`` to map it to another column, e.g.
 ``hf:mbpp?layout=mbpp&prompt=text``. The io layouts (``livecodebench``, ``codecontests``) read
-their datasets' own schemas (hf_io.py) and take ``checker`` instead of column names.
+their datasets' own schemas (hf_io.py) and take ``checker`` instead of column names; the
+``swebench`` layout reads SWE-bench's (hf_swebench.py) as repo tasks and takes ``image`` and
+``python`` (the instance's environment image and its interpreter).
 tasks/README.md has the details.
 """
 
@@ -24,6 +26,8 @@ from rsi_bench import pyparse
 from rsi_bench.errors import SuiteError, TaskFormatError
 from rsi_bench.tasks.core import task_from_mapping
 from rsi_bench.tasks.hf_io import IO_LAYOUTS, rows_to_io_tasks
+from rsi_bench.tasks.hf_swebench import LAYOUT as SWEBENCH
+from rsi_bench.tasks.hf_swebench import rows_to_swebench_tasks
 from rsi_bench.tasks.model import Suite, Task
 
 FIELDS = ("id", "prompt", "entry_point", "tests", "solution", "reference", "test_list",
@@ -38,7 +42,8 @@ LAYOUTS: dict[str, dict[str, str]] = {
 }
 ID_PREFIX = {"humaneval": "HumanEval", "mbpp": "Mbpp"}
 DATA_FILES = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
-_OPTIONS = ("split", "layout", "config", "revision", "checker")
+_OPTIONS = ("split", "layout", "config", "revision", "checker", "image", "python")
+SCHEMA_LAYOUTS = (*IO_LAYOUTS, SWEBENCH)  # read their dataset's own schema: no column options
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,8 @@ class HfSpec:
     revision: str | None = None
     columns: dict[str, str] = field(default_factory=dict)
     checker: str | None = None  # io layouts: overrides the dataset's own comparison
+    image: str | None = None  # swebench: the environment image's template ({instance_id})
+    python: str | None = None  # swebench: the interpreter inside that image
 
     def mapping(self) -> dict[str, str]:
         """Task field -> column: the layout's preset with the spec's overrides."""
@@ -76,17 +83,21 @@ def parse_hf_spec(spec: str) -> HfSpec:
             known = ", ".join(_OPTIONS + FIELDS)
             raise SuiteError(f"hf:{spec}: unknown option {key!r} (known: {known})")
     layout = options.get("layout", "humaneval")
-    if layout not in LAYOUTS and layout not in IO_LAYOUTS:
-        known = ", ".join((*LAYOUTS, *IO_LAYOUTS))
+    if layout not in LAYOUTS and layout not in SCHEMA_LAYOUTS:
+        known = ", ".join((*LAYOUTS, *SCHEMA_LAYOUTS))
         raise SuiteError(f"hf:{spec}: unknown layout {layout!r} (known: {known})")
-    if layout in IO_LAYOUTS and columns:
+    if layout in SCHEMA_LAYOUTS and columns:
         raise SuiteError(f"hf:{spec}: layout {layout!r} reads its dataset's own schema; column "
                          f"options ({', '.join(columns)}) apply to function layouts only")
     if "checker" in options and layout not in IO_LAYOUTS:
         raise SuiteError(f"hf:{spec}: checker= applies to the io layouts "
                          f"({', '.join(IO_LAYOUTS)}) only")
+    for key in ("image", "python"):
+        if key in options and layout != SWEBENCH:
+            raise SuiteError(f"hf:{spec}: {key}= applies to layout={SWEBENCH} only")
     return HfSpec(dataset, options.get("split"), layout, options.get("config"),
-                  options.get("revision"), columns, options.get("checker"))
+                  options.get("revision"), columns, options.get("checker"),
+                  options.get("image"), options.get("python"))
 
 
 def load_hf_suite(spec: str, *, seed: int = 0) -> Suite:
@@ -106,6 +117,12 @@ def load_hf_suite(spec: str, *, seed: int = 0) -> Suite:
         tasks, note = rows_to_io_tasks(rows, parsed.layout, where=where, checker=parsed.checker)
         if not tasks:
             raise SuiteError(f"{where}: no stdin/stdout task in the chosen split ({note})")
+    elif parsed.layout == SWEBENCH:
+        tasks, note = rows_to_swebench_tasks(rows, where=where, image=parsed.image,
+                                             python=parsed.python)
+        if not tasks:
+            raise SuiteError(f"{where}: no instance the judge can run in the chosen split "
+                             f"({note})")
     else:
         tasks = rows_to_tasks(rows, parsed.mapping(), layout=parsed.layout, where=where)
     counts = Counter(task.id for task in tasks)
