@@ -4,7 +4,6 @@ in the judge, and the whole loop from the recorded model calls."""
 from __future__ import annotations
 
 import json
-
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterator

@@ -94,16 +94,17 @@ HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+\d+(?:,\d+)? @@(.*)$")
 
 def is_diff(text: str) -> bool:
     lines = text.lstrip("\n").splitlines()
-    return any(a.startswith("--- ") and b.startswith("+++ ") for a, b in zip(lines, lines[1:]))
+    return any(a.startswith("--- ") and b.startswith("+++ ")
+               for a, b in zip(lines, lines[1:], strict=False))
 
 
 def _file_patches(diff: str) -> list[list[str]]:
     """The diff's file patches, each its lines from the ``---`` header on (text before the
     first header is dropped)."""
     lines = diff.splitlines()
-    starts = [i for i, (a, b) in enumerate(zip(lines, lines[1:]))
+    starts = [i for i, (a, b) in enumerate(zip(lines, lines[1:], strict=False))
               if a.startswith("--- ") and b.startswith("+++ ")]
-    return [lines[i:j] for i, j in zip(starts, starts[1:] + [len(lines)])]
+    return [lines[i:j] for i, j in zip(starts, starts[1:] + [len(lines)], strict=True)]
 
 
 def _no_change(patch: list[str]) -> list[str]:

@@ -5,9 +5,8 @@ copy holds the visible files only (never the test_patch) and is fresh for every 
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest

@@ -201,7 +201,7 @@ DIFF = """\
  def f(x):
 -    return x
 +    return x + 1
- 
+\x20
 --- a/pkg/b.py
 +++ b/pkg/b.py
 @@ -2 +2,2 @@
