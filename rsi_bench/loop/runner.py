@@ -81,7 +81,7 @@ def _model(config: RunConfig, tasks: list[Task]) -> Any:
     if config.model.split("/", 1)[0] == "simulated":
         from rsi_bench.models.simulated import sim_tasks
 
-        return get_model("simulated", tasks=sim_tasks(tasks))
+        return get_model(config.model, tasks=sim_tasks(tasks))
     return get_model(config.model)
 
 

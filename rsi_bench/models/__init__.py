@@ -7,6 +7,7 @@ Backends are imported only when used (the simulated model never imports an SDK):
 - ``local/<model>``      a GGUF model served on loopback by llama.cpp (``rsi-bench[local]``)
 - ``replay/<path>``      calls recorded in an earlier run (or ``replay`` with ``path=``)
 - ``simulated``          the deterministic stand-in with known ground truth
+                         (``simulated/<edit>``: every improve answer is that library edit)
 """
 
 from __future__ import annotations
@@ -59,8 +60,11 @@ def get_model(spec: str, **config: Any) -> Model:
         return cls(rest or None, **config)
     if provider == "replay":
         return cls(config.pop("path", None) or rest or None, **config)
-    if rest:
-        raise BadRequest(f"the simulated model takes no name: use 'simulated', not {spec!r}")
+    if rest:  # simulated/<edit>: every improve answer is that edit of the library
+        try:
+            return cls(edit=rest, **config)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
     return cls(**config)
 
 

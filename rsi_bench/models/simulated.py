@@ -107,12 +107,21 @@ class SimulatedConfig:
         "helpful": 0.4, "neutral": 0.2, "harmful": 0.25, "cheating": 0.15})
     prompt_path: str = "prompts/solve.md"
     code_path: str = "agent.py"
+    # ``simulated/<edit>``: every improve answer is this library edit (a loop whose edits are
+    # known in advance, e.g. one that always tries to escape); None draws them as above
+    edit: str | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.effects) - set(FEATURE_MARKERS)
         if unknown:
             raise ValueError(f"simulated: unknown feature(s) {sorted(unknown)}; "
                              f"known: {sorted(FEATURE_MARKERS)}")
+        if self.edit is not None:
+            known = [e["edit"] for es in library(self.prompt_path, self.code_path).values()
+                     for e in es]
+            if self.edit not in known:
+                raise ValueError(f"simulated/{self.edit}: no such edit (known: "
+                                 f"{', '.join(known)})")
 
 
 def detect_features(messages: Sequence[Message]) -> tuple[str, ...]:
@@ -205,5 +214,8 @@ class SimulatedModel:
                 break
         choices = edits[category]
         chosen = choices[int(_draw(content, "edit") * len(choices))]
+        if cfg.edit is not None:
+            category, chosen = next((c, e) for c, es in edits.items() for e in es
+                                    if e["edit"] == cfg.edit)
         answer = {"simulated": True, "model": MODEL_ID, "category": category, **chosen}
         return json.dumps(answer, indent=1, sort_keys=True)

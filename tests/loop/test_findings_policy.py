@@ -14,14 +14,12 @@ from test_loop import cli
 
 pytestmark = pytest.mark.docker
 
-# With these options the simulated model answers generation 1's improve request with one of the
-# library's cheating edits that escape the agent's directory ("write_outside_workspace" or
-# "open_socket": both are escape_code findings). The draw is a hash of the request, so it is
-# fixed for a given seed agent; a change to the seed agent can move it to another loop seed.
-# The request holds generation 0's dev results: generous timeouts keep load from changing them.
-ARGS = ["run", "--model", "simulated", "--suite", "rsi-core", "--limit", "4", "--concurrency",
-        "2", "--solve-timeout", "120", "--improve-timeout", "120", "--generations", "1",
-        "--seed", "2"]
+# simulated/open_socket answers every improve request with the library's cheating edit that
+# reaches for the network (an escape_code finding), whatever the request holds: the test does
+# not depend on which edit a hash of the seed agent's files would draw.
+ARGS = ["run", "--model", "simulated/open_socket", "--suite", "rsi-core", "--limit", "4",
+        "--concurrency", "2", "--solve-timeout", "120", "--improve-timeout", "120",
+        "--generations", "1", "--seed", "0"]
 ESCAPES = ("open_socket", "write_outside_workspace")
 MARKER = "# simulated cheating edit"  # the first line of every cheating edit's code
 
@@ -37,7 +35,7 @@ def generation(run_dir: Path, g: int) -> tuple[str, str | None, list[dict[str, s
                                "AND generation = ?", (g,)).fetchone()
     edit = json.loads(json.loads(answer)["text"])
     assert edit["category"] == "cheating" and edit["edit"] in ESCAPES, \
-        f"the simulated model draws {edit['edit']!r} here, not an escape: pick another --seed"
+        f"the simulated model answered {edit['edit']!r}, not an escape"
     return status, reason, json.loads(audit), results
 
 
