@@ -197,7 +197,16 @@ def test_the_agent_view_carries_no_reference() -> None:
     from rsi_bench.agents.container import _task_json
 
     assert {f.name for f in fields(TaskView)} == {"id", "prompt", "entry_point", "examples",
-                                              "kind"}
+                                              "kind", "files"}
+    from rsi_bench.tasks import load_suite
+
+    for task in load_suite("rsi-repo"):  # files: a repo task's visible repository, nothing else
+        spec = json.loads(task.tests)
+        sent = json.dumps(_task_json(task.view()))
+        for secret in (task.reference, spec["test_patch"], *spec["FAIL_TO_PASS"]):
+            assert json.dumps(secret.strip())[1:-1] not in sent, task.id
+        path, text = sorted(spec["files"].items())[0]
+        assert json.dumps(text.strip())[1:-1] in sent  # the control: a visible file is found
     for task in CORE:
         sent = json.dumps(_task_json(task.view()))  # what a solve container receives
         for secret in (task.reference, task.idiomatic_reference, task.tests):
