@@ -162,10 +162,11 @@ def test_improve_that_forks_without_bound(world: World) -> None:
                 except OSError:
                     pass
     """, timeout=4)
-    # On gVisor's ptrace platform the in-container kill loses the race with the bomb; the host's
-    # wall clock (timeout + grace, 19 s) then removes the container: slower, still bounded.
-    bound = 30 if world.backend == "docker:runsc" else 20
-    assert outcome.status == "timeout" and outcome.duration_s < bound
+    # Bounded because the call returns at all: the runner's kill, or (on gVisor's ptrace
+    # platform, where that kill can lose the race with the bomb) the host's wall clock removing
+    # the container. How long either takes is load, not the outcome: no time bound here.
+    assert outcome.status == "timeout", outcome.detail
+    assert "agent's own time" in outcome.detail, outcome.detail
     next_run_is_clean(world)
 
 
