@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rsi_bench.agents.checkout import agent_view
 from rsi_bench.agents.job_events import job_rows
 from rsi_bench.agents.pool import SolvePool
 from rsi_bench.agents.tree import copy_agent
@@ -270,7 +271,7 @@ class Loop(ChildSteps):
             raise
 
     def _solve(self, agents: SolvePool, task: Task, sample: int) -> Any:
-        outcome = agents.solve(task.view(), sample)
+        outcome = agents.solve(agent_view(task), sample)
         if outcome.infra:
             raise InfraFailure(outcome.infra)
         return outcome

@@ -9,8 +9,9 @@ takes). A row becomes a repo task:
 
 - ``id``: the instance id; ``reference``: the patch;
 - ``prompt``: the problem statement, the repository's name and the base commit. The
-  repository's files are not in the dataset, so they are not in the prompt; ``hints_text`` is
-  left out, as in SWE-bench's standard setting;
+  repository's files are not in the dataset, so they are not in the prompt (the agent's
+  writable copy is read out of the environment image: ``rsi_bench/agents/checkout.py``);
+  ``hints_text`` is left out, as in SWE-bench's standard setting;
 - the hidden JSON (``Task.tests``): ``test_patch``, ``FAIL_TO_PASS``, ``PASS_TO_PASS``,
   ``base_commit``, ``time_limit_s`` and ``environment``: the instance's environment image and
   the repository's path inside it (no ``files``: the judge copies the repository out of the

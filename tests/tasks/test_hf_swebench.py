@@ -5,9 +5,11 @@ image built here from the judge image, as SWE-bench's harness tags an instance's
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -175,9 +177,16 @@ def git_repository(root: Path) -> None:
     (root / "docs" / "gone").symlink_to("missing.txt")  # dangling: left out
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(root.parent),
            "GIT_CONFIG_NOSYSTEM": "1"}
-    for cmd in (["init", "-q"], ["add", "-A"],
-                ["-c", "user.name=fixture", "-c", "user.email=fixture@localhost", "commit", "-qm",
-                 "base"]):
+    who = ["-c", "user.name=fixture", "-c", "user.email=fixture@localhost"]
+    for cmd in (["init", "-q"], ["add", "-A"], [*who, "commit", "-qm", "base"]):
+        subprocess.run(["git", *cmd], cwd=root, env=env, check=True, capture_output=True)
+    # as in SWE-bench's images: a clone reset to the base commit, whose object store still
+    # holds the later history (here the fix), which must never reach the agent
+    fixed = (root / "mini" / "text.py").read_text().replace(
+        "def whisper(word):\n    return word.upper()",
+        "def whisper(word):\n    return word.lower()")
+    (root / "mini" / "text.py").write_text(fixed)
+    for cmd in ([*who, "commit", "-qam", "the fix"], ["reset", "-q", "--hard", "HEAD~1"]):
         subprocess.run(["git", *cmd], cwd=root, env=env, check=True, capture_output=True)
 
 
@@ -268,3 +277,73 @@ def test_other_backends_refuse_environment_images(instance: Any) -> None:
     with Judge("local", workers=1, run_label="test-hf-swebench") as judge, \
             pytest.raises(JudgeError, match="only the docker sandbox"):
         judge.judge(instance, instance.reference)
+
+
+# ------------------------------------------------- the agent's copy, out of the same image
+
+FIXING_AGENT = """
+import difflib, json, os
+from pathlib import Path
+
+def solve(task_view, model):
+    root = Path(task_view.repo_path)
+    seen = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    print("SEEN " + json.dumps(seen))
+    old = (root / "mini" / "text.py").read_text()
+    new = old.replace("def whisper(word):\\n    return word.upper()",
+                      "def whisper(word):\\n    return word.lower()")
+    (root / "mini" / "text.py").write_text(new)
+    return "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True),
+                                        "a/mini/text.py", "b/mini/text.py"))
+
+
+def improve(workspace, feedback, model):
+    pass
+"""
+
+
+@pytest.mark.docker
+def test_the_agent_works_on_the_repository_read_out_of_its_environment_image(
+        env_judge: Judge, instance: Any, environment_image: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import docker
+
+    from rsi_bench.agents import checkout
+    from rsi_bench.agents.pool import SolvePool
+    from rsi_bench.broker import Broker
+    from rsi_bench.models.simulated import SimulatedModel
+    from rsi_bench.store import Store
+
+    monkeypatch.setenv("RSI_BENCH_CACHE", str(tmp_path / "cache"))
+    checkout._recent.clear()
+    assert instance.view().files == ()  # the task itself carries no files
+    view = checkout.agent_view(instance)
+    files = dict(view.files)
+    assert files == {**REPO_FILES}  # the text at the base commit, every regular file
+    assert not any(p.startswith(".git") or "/.git" in p for p in files)
+    assert "word.lower()" not in json.dumps(files) and "test_whisper" not in json.dumps(files)
+    # the control: the image's repository does hold the git directory the copy leaves out
+    container = docker.from_env().containers.create(environment_image, command=["true"])
+    try:
+        stream, _ = container.get_archive("/testbed")
+        names = tarfile.open(fileobj=io.BytesIO(b"".join(stream))).getnames()
+    finally:
+        container.remove(force=True)
+    assert "testbed/.git/ORIG_HEAD" in names and "testbed/mini/alias.py" in names
+    assert [p.name for p in (tmp_path / "cache" / "checkouts").iterdir()] and \
+        checkout.agent_view(instance) == view  # cached per image id
+
+    agent = tmp_path / "agent"
+    agent.mkdir()
+    (agent / "agent.toml").write_text('schema_version = 1\nname = "fixer"\nentry = "agent"\n'
+                                      'mutable = ["agent.py"]\n')
+    (agent / "agent.py").write_text(FIXING_AGENT)
+    with Store(tmp_path / "run.sqlite") as store, \
+            SolvePool(agent, broker=Broker(SimulatedModel(), store), generation=0,
+                      run_label="test-hf-swebench") as pool:
+        outcome = pool.solve(view)
+    assert outcome.status == "ok", outcome.detail + outcome.output_tail
+    [line] = [x for x in outcome.output_tail.splitlines() if x.startswith("SEEN ")]
+    assert json.loads(line[5:]) == sorted(REPO_FILES)
+    verdict = env_judge.judge(instance, outcome.solution or "")
+    assert (verdict.status, verdict.detail) == ("pass", "2 tests"), verdict
