@@ -83,3 +83,18 @@ def test_the_stream_reader_returns_what_was_asked() -> None:
     reader = checkout._Chunks([b"abc", b"", b"defg", b"h"])
     assert (reader.read(2), reader.read(4), reader.read(-1), reader.read(3)) == (
         b"ab", b"cdef", b"gh", b"")
+
+
+def test_a_task_that_carries_its_files_reads_no_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rsi_bench.tasks import load_suite
+
+    def no_docker(image: str, repo: str) -> dict[str, str]:
+        raise AssertionError(f"read {repo} out of {image}")
+
+    monkeypatch.setattr(checkout, "checkout", no_docker)
+    repo = load_suite("rsi-repo").get("rsi-repo/kvstore_incr")
+    function = next(iter(load_suite("rsi-core")))
+    for task in (repo, function):
+        assert checkout.environment_of(task) is None
+        assert checkout.agent_view(task) == task.view()
+    assert checkout.agent_view(repo).files  # the repository's own visible files
