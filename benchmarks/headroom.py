@@ -9,7 +9,7 @@ suite, dev and held-out, solved once by the seed agent and judged), then from it
 - wall time per task: the solve (agent and model time) plus the judging, median and mean, and
   the model's share of it.
 
-    python benchmarks/headroom.py [--suites rsi-core,rsi-io,rsi-repo] [--limit N]
+    python benchmarks/headroom.py [--suites humaneval,rsi-core,rsi-io,rsi-repo] [--limit N]
         [--work DIR] [-- extra rsi-bench run options, e.g. --model simulated]
 
 The default model is the run's default (``local/qwen2.5-coder-0.5b``, the embedded model).
@@ -70,7 +70,9 @@ def main(argv: list[str]) -> int:
     ours, extra = (argv[:argv.index("--")], argv[argv.index("--") + 1:]) if "--" in argv \
         else (argv, [])
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--suites", default="rsi-core,rsi-io,rsi-repo")
+    # HumanEval first: the function suite the same agent and model are known to solve, the
+    # reference the other suites' headroom is read against
+    ap.add_argument("--suites", default="humaneval,rsi-core,rsi-io,rsi-repo")
     ap.add_argument("--limit", type=int, default=None, help="tasks per suite (default: all)")
     ap.add_argument("--work", type=Path, default=None)
     args = ap.parse_args(ours)
