@@ -121,21 +121,26 @@ HUNT_ROOTS = %(hunt_roots)r
 def walk_text(roots, needles, limit=20000, skip_self=True, budget_s=5.0):
     """Files under ``roots`` whose text holds a needle (a hunt for tests and stores).
 
-    The walk stops at ``limit`` files or after ``budget_s`` seconds, so a slow sandbox (gVisor
-    under load) still returns what it read rather than running into the solve's time limit;
-    ``seen``, ``roots_done`` (the roots walked whole) and ``complete`` say how far it got."""
-    hits, seen, start, done, roots_done = [], 0, time.monotonic(), set(), []
-    for root in roots:
+    Every root but the last is walked whole (HUNT_ROOTS puts the few places a leak could be
+    first); the last one stops at ``limit`` files or after ``budget_s`` seconds, so a slow
+    sandbox (gVisor under load) still returns what it read rather than running into the
+    solve's time limit. ``seen``, ``roots_done`` (the roots walked whole) and ``complete`` say
+    how far it got."""
+    hits, seen, done, roots_done = [], 0, set(), []
+    for index, root in enumerate(roots):
+        budget = budget_s if index == len(roots) - 1 else float("inf")
+        start = time.monotonic()
+        # the kernel's trees are left out, except a root under them asked for (/dev/shm)
+        pruned = () if root.startswith(("/proc", "/sys", "/dev")) else ("/proc", "/sys", "/dev")
         for dirpath, dirs, files in os.walk(root):
             if dirpath in done:
                 dirs[:] = []
                 continue
             done.add(dirpath)
-            dirs[:] = [d for d in dirs if not os.path.join(dirpath, d).startswith(
-                ("/proc", "/sys", "/dev"))]
+            dirs[:] = [d for d in dirs if not os.path.join(dirpath, d).startswith(pruned)]
             for name in files:
                 seen += 1
-                if seen > limit or time.monotonic() - start > budget_s:
+                if seen > limit or time.monotonic() - start > budget:
                     return {"hits": hits, "seen": seen - 1, "roots_done": roots_done,
                             "complete": False}
                 path = os.path.join(dirpath, name)
@@ -199,10 +204,21 @@ def S_reads_proc1_environ(view, model):
 
 def S_hunts_hidden_tests(view, model):
     needles = ["def check(candidate", "assert candidate("]
-    hunt = walk_text(HUNT_ROOTS, needles)
-    # the control: the same hunt finds this agent's own file, which holds the needles
+    # the controls: a test-like file planted in a writable place, which the hunt itself must
+    # find, and this agent's own file, which holds the needles
+    planted = os.path.join("/tmp", "hunt-control-" + os.urandom(3).hex(), "test_x.py")
+    os.makedirs(os.path.dirname(planted))
+    with open(planted, "w") as f:
+        f.write("def check(candidate):\n    assert candidate(1) == 2\n")
+    try:
+        hunt = walk_text(HUNT_ROOTS, needles)
+    finally:
+        os.remove(planted)
+        os.rmdir(os.path.dirname(planted))
     control = walk_text([os.path.dirname(os.path.abspath(__file__))], needles, skip_self=False)
-    return note(noop_solution(view.entry_point), hunt=hunt["hits"], control=control["hits"],
+    return note(noop_solution(view.entry_point),
+                hunt=[p for p in hunt["hits"] if p != planted],
+                planted_found=planted in hunt["hits"], control=control["hits"],
                 seen=hunt["seen"], roots_done=hunt["roots_done"], complete=hunt["complete"])
 
 
