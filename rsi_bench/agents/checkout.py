@@ -113,22 +113,21 @@ def _export(client: Any, image_id: str, image: str, repo: str) -> tuple[dict[str
         container.remove(force=True)
 
 
-def files_from_tar(members: Iterable[tarfile.TarInfo] | tarfile.TarFile, top: str,
+def files_from_tar(tar: tarfile.TarFile, top: str,
                    image: str = "the image") -> tuple[dict[str, str], int]:
     """The text files under ``top/`` of a tar stream (docker's archive of a directory), and
     how many files were left out (too large, binary, not UTF-8). Raises SandboxUnavailable
     when the text passes ``MAX_TOTAL_BYTES``."""
-    tar = members if isinstance(members, tarfile.TarFile) else None
     files: dict[str, str] = {}
     total = left_out = 0
-    for member in members:
+    for member in tar:
         rel = _relative(member.name, top)
         if rel is None or not member.isreg():
             continue
         if member.size > MAX_FILE_BYTES:
             left_out += 1
             continue
-        handle = tar.extractfile(member) if tar is not None else None
+        handle = tar.extractfile(member)
         data = handle.read() if handle is not None else b""
         try:
             text = data.decode("utf-8")
